@@ -1,0 +1,43 @@
+# Optional dependencies. Each is detected, recorded in generated/loom_features.h (printed by
+# loom-info) and never required for the host runtime to build.
+include(CheckLanguage)
+find_package(PkgConfig)
+
+set(LOOM_SYSTEM_LIBS Threads::Threads ${CMAKE_DL_LIBS} rt)
+
+# CUDA: the GPU path is built only when nvcc is present (LOOM_CUDA=AUTO) or demanded (ON).
+set(LOOM_HAVE_CUDA 0)
+if(NOT LOOM_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(LOOM_HAVE_CUDA 1)
+  elseif(LOOM_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "LOOM_CUDA=ON but no CUDA compiler was found")
+  endif()
+endif()
+
+set(LOOM_HAVE_HWLOC 0)
+set(LOOM_HAVE_IBVERBS 0)
+if(PkgConfig_FOUND)
+  pkg_check_modules(HWLOC IMPORTED_TARGET hwloc)
+  if(HWLOC_FOUND)
+    set(LOOM_HAVE_HWLOC 1)
+  endif()
+  pkg_check_modules(IBVERBS IMPORTED_TARGET libibverbs)
+  if(IBVERBS_FOUND)
+    set(LOOM_HAVE_IBVERBS 1)
+  endif()
+endif()
+
+execute_process(COMMAND git -C ${CMAKE_SOURCE_DIR} rev-parse --short HEAD
+                OUTPUT_VARIABLE LOOM_GIT_REV OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+if(NOT LOOM_GIT_REV)
+  set(LOOM_GIT_REV "unknown")
+endif()
+configure_file(${CMAKE_SOURCE_DIR}/cmake/loom_features.h.in
+               ${CMAKE_BINARY_DIR}/generated/loom_features.h @ONLY)
+message(STATUS "loom features: cuda=${LOOM_HAVE_CUDA} hwloc=${LOOM_HAVE_HWLOC} "
+               "ibverbs=${LOOM_HAVE_IBVERBS}")
