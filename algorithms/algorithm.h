@@ -33,7 +33,9 @@ std::vector<const Algorithm*> algorithmsFor(Collective c);
 // nullptr when no algorithm of that name exists for c.
 const Algorithm* findAlgorithm(Collective c, std::string_view name);
 
-// Builds the schedule of every rank (for the verifier and tools).
+// Builds the schedule of every rank (for the verifier and tools). Send and Recv differ per rank
+// (one side sends, its peer receives), so for them build each rank's own call and check the
+// exchange with verifyPointToPoint (verify.h); buildAll fails on the rank that is its own peer.
 Status buildAll(const Algorithm& algorithm, const CollectiveArgs& args, Schedule* out);
 
 }  // namespace loom::algo

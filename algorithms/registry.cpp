@@ -1,1 +1,53 @@
-// (being written)
+// The registry: a static list of the built-in algorithms (builtin.h), in registration order.
+#include <span>
+#include <string>
+
+#include "algorithms/algorithm.h"
+#include "algorithms/builtin.h"
+
+namespace loom::algo {
+namespace {
+
+std::span<const Algorithm* const> allAlgorithms() {
+  static const Algorithm* const kAll[] = {
+      &builtin::allReduceRing(),    &builtin::allGatherRing(),     &builtin::reduceScatterRing(),
+      &builtin::broadcastChain(),   &builtin::broadcastBinomial(), &builtin::reduceBinomial(),
+      &builtin::allToAllPairwise(), &builtin::gatherLinear(),      &builtin::scatterLinear(),
+      &builtin::sendDirect(),       &builtin::recvDirect(),        &builtin::barrierDissemination(),
+  };
+  return kAll;
+}
+
+}  // namespace
+
+std::vector<const Algorithm*> algorithmsFor(Collective c) {
+  std::vector<const Algorithm*> found;
+  for (const Algorithm* algorithm : allAlgorithms()) {
+    if (algorithm->collective() == c) found.push_back(algorithm);
+  }
+  return found;
+}
+
+const Algorithm* findAlgorithm(Collective c, std::string_view name) {
+  for (const Algorithm* algorithm : allAlgorithms()) {
+    if (algorithm->collective() == c && algorithm->name() == name) return algorithm;
+  }
+  return nullptr;
+}
+
+Status buildAll(const Algorithm& algorithm, const CollectiveArgs& args, Schedule* out) {
+  out->args = args;
+  out->algorithm = std::string(algorithm.name());
+  out->ranks.clear();
+  if (args.nranks < 1) {
+    return invalidArgument("buildAll: nranks " + std::to_string(args.nranks) + " < 1");
+  }
+  out->ranks.resize(static_cast<size_t>(args.nranks));
+  for (int r = 0; r < args.nranks; ++r) {
+    Status status = algorithm.build(args, r, &out->ranks[static_cast<size_t>(r)]);
+    if (!status.isOk()) return status.withContext("rank " + std::to_string(r));
+  }
+  return Status::ok();
+}
+
+}  // namespace loom::algo

@@ -31,7 +31,30 @@
 //
 // Avg: a reduction's last combining step for an output element carries finalize = true; the
 // executor then divides by nranks there (Avg) and nowhere else. Every output element of a
-// reducing collective must be finalized exactly once, before it is copied or forwarded.
+// reducing collective must be finalized exactly once, before it is copied or forwarded, and only
+// once it holds every rank's contribution. A finalized value is never combined again.
+//
+// One rank: a reduction over one rank is a Copy(input -> output, finalize = true). In place that
+// Copy canonicalizes to a self copy (src == dst): it moves nothing and only finalizes. This is
+// the one legal self copy (a Copy with src == dst and finalize = false is rejected by the
+// verifier), so the executor must not memcpy it, only apply finalize. Thus every output element
+// of every reduction is finalized by exactly one step, for every nranks, with no special case.
+//
+// Overlap: within one step, the regions a Copy, Reduce or RecvReduce reads and writes are either
+// identical or disjoint (after canonicalizeInPlace); partial overlap is rejected.
+//
+// Zero-count steps: a step whose count is 0 touches no memory; it is a synchronization point
+// (e.g. a barrier's messages). The executor orders it after every earlier step of its channel
+// and every later step of the channel after it (a fence), and its message is still sent and
+// matched. A zero-count message needs no buffer space, so transports deliver it eagerly: its send
+// completes without waiting for the receive (a barrier's "send, then receive" relies on it).
+// Algorithms therefore skip zero-count transfers that carry no meaning (an empty ring chunk) rather
+// than emitting fences. A region of count 0 may name any buffer at an offset no greater than the
+// buffer's size, even one the rank does not have.
+//
+// Dependencies between ranks are only the messages: the verifier proves that a schedule
+// completes even when no transport buffers anything (a send completes only as its receive
+// does), so schedules never rely on the transport's buffering (verify.h).
 #pragma once
 
 #include <cstdint>
@@ -155,7 +178,10 @@ struct Schedule {
   std::vector<RankSchedule> ranks;
 };
 
-// Human-readable listing, one step per line ("r0 c0  0: send   -> r1  in[0+4]").
+// Human-readable listing, one step per line ("r0 c0   0: send       -> r1  in[0+4]").
 std::string describe(const RankSchedule& schedule, int rank);
+// One region ("in[0+4]": buffer[offset+count]) and one step, as describe() prints them.
+std::string describeRegion(const Region& region);
+std::string describeStep(const Step& step);
 
 }  // namespace loom::algo

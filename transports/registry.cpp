@@ -2,19 +2,34 @@
 
 namespace loom::transport {
 
-// Each backend defines its factory in its own folder.
+// Each backend defines its factory in its own folder. The shm backend is compiled only when
+// its sources are present (transports/CMakeLists.txt defines LOOM_HAVE_SHM_TRANSPORT then).
 Result<std::unique_ptr<Transport>> createLoopbackTransport(const TransportContext& context);
+#ifdef LOOM_HAVE_SHM_TRANSPORT
 Result<std::unique_ptr<Transport>> createShmTransport(const TransportContext& context);
+#endif
 Result<std::unique_ptr<Transport>> createSocketTransport(const TransportContext& context);
 
-std::vector<std::string> transportNames() { return {"loopback", "shm", "socket"}; }
+std::vector<std::string> transportNames() {
+  return {"loopback",
+#ifdef LOOM_HAVE_SHM_TRANSPORT
+          "shm",
+#endif
+          "socket"};
+}
 
 Result<std::unique_ptr<Transport>> createTransport(const std::string& name,
                                                    const TransportContext& context) {
   if (name == "loopback") return createLoopbackTransport(context);
+#ifdef LOOM_HAVE_SHM_TRANSPORT
   if (name == "shm") return createShmTransport(context);
+#endif
   if (name == "socket") return createSocketTransport(context);
-  return invalidArgument("unknown transport '" + name + "' (known: loopback, shm, socket)");
+  std::string known;
+  for (const std::string& n : transportNames())
+    known += (known.empty() ? "" : ", ") + n;
+  return invalidArgument("unknown transport '" + name + "' (built into this library: " + known +
+                         ")");
 }
 
 }  // namespace loom::transport

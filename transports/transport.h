@@ -49,6 +49,7 @@
 #include "base/config.h"
 #include "base/doorbell.h"
 #include "base/status.h"
+#include "base/time.h"
 
 namespace loom::transport {
 

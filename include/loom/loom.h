@@ -231,8 +231,9 @@ LOOM_API loomResult_t loomGroupEnd(void);
 LOOM_API loomResult_t loomGroupEndAsync(loomWork_t* work);
 
 /* ---- asynchronous work ---- */
-/* Waits until done or timeoutMs (< 0: the communicator timeout). Returns the operation's
- * result, or loomTimeout (the work is still pending and may be waited on again). */
+/* Waits until done or timeoutMs (< 0: no deadline of its own; every operation is still bounded
+ * by its communicator's timeout, so the wait ends). Returns the operations' first error, or
+ * loomTimeout when timeoutMs passed first (the work is still pending; wait again). */
 LOOM_API loomResult_t loomWorkWait(loomWork_t work, int64_t timeoutMs);
 /* *done = 1 when finished; returns the operation's result once done. */
 LOOM_API loomResult_t loomWorkTest(loomWork_t work, int* done);

@@ -58,7 +58,8 @@ namespace loom {
   X(launchRank, "LOOM_RANK", Int, "-1", "This process's rank (set by loomrun)")                 \
   X(launchWorldSize, "LOOM_WORLD_SIZE", Int, "-1", "Number of ranks (set by loomrun)")          \
   X(launchLocalRank, "LOOM_LOCAL_RANK", Int, "-1", "Rank on this host (set by loomrun)")        \
-  X(launchLocalSize, "LOOM_LOCAL_SIZE", Int, "-1", "Ranks on this host (set by loomrun)")
+  X(launchLocalSize, "LOOM_LOCAL_SIZE", Int, "-1", "Ranks on this host (set by loomrun)")       \
+  X(uniqueId, "LOOM_UNIQUE_ID", String, "", "Hex unique id of the job (set by loomrun)")
 
 // The environment, injectable so tests can supply their own.
 class Environment {

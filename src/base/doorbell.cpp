@@ -16,10 +16,7 @@ Result<std::shared_ptr<Doorbell>> Doorbell::create() {
   return d;
 }
 
-void Doorbell::arm() {
-  state()->sleeping.store(1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-}
+void Doorbell::arm() { state()->sleeping.exchange(1, std::memory_order_acq_rel); }
 
 void Doorbell::disarm() {
   state()->sleeping.store(0, std::memory_order_relaxed);
@@ -49,8 +46,7 @@ Result<DoorbellRef> DoorbellRef::attach(UniqueFd eventFd, UniqueFd memFd) {
 }
 
 void DoorbellRef::ring() const {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (state_->sleeping.load(std::memory_order_relaxed)) {
+  if (state_->sleeping.fetch_add(0, std::memory_order_acq_rel) != 0) {
     state_->rings.fetch_add(1, std::memory_order_relaxed);
     uint64_t one = 1;
     // EAGAIN means the counter is saturated: the owner will wake anyway.

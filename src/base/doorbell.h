@@ -2,12 +2,15 @@
 // processes, without a syscall on the fast path.
 //
 // The owner polls its work; when there is none for a while (LOOM_SPIN_US) it arms the doorbell
-// (sleeping = 1, a full fence), checks its work once more, and only then sleeps in poll() on
-// the eventfd (plus whatever sockets it also waits on). A peer that publishes something the
-// owner may wait for (data in a FIFO, a freed slot) calls ring(): a full fence, then a write to
-// the eventfd only if the owner is armed. The two fences make the lost-wakeup interleaving
-// impossible (Dekker): either the owner sees the new data on its last check, or the peer sees
-// sleeping = 1 and writes the eventfd.
+// (an acq_rel exchange that sets sleeping = 1), checks its work once more, and only then sleeps
+// in poll() on the eventfd (plus whatever sockets it also waits on). A peer that publishes
+// something the owner may wait for (data in a FIFO, a freed slot, with a release store) calls
+// ring(): an acq_rel read-modify-write of the same flag, then a write to the eventfd only if the
+// owner is armed. Both sides modify one location, so their operations are totally ordered: if
+// the peer's RMW comes first, the owner's exchange synchronises with it and the owner's last
+// check sees the published data; if the owner's exchange comes first, the peer reads 1 and
+// writes the eventfd. No lost wakeup either way (and no fences, which ThreadSanitizer cannot
+// reason about).
 //
 // The flag lives in a small memfd page so other processes can read it; the page and eventfd
 // descriptors travel to peers over a Unix socket (transports/shm) or are shared directly in

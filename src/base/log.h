@@ -66,10 +66,17 @@ class Line {
   std::ostringstream os_;
 };
 
+// Turns `Line(...) << a << b` into a void expression for the ?: in LOOM_LOG.
+struct Voidify {
+  void operator&(const Line&) {}
+};
+
 }  // namespace log
 }  // namespace loom
 
-#define LOOM_LOG(level, subsys)                                                    \
-  if (!::loom::log::enabled(::loom::LogLevel::level, ::loom::Subsys::subsys)) {    \
-  } else                                                                           \
-    ::loom::log::Line(::loom::LogLevel::level, ::loom::Subsys::subsys)
+// LOOM_LOG(kWarn, kNet) << "text " << value;  Arguments are not evaluated when disabled. An
+// expression (not an if), so it is safe inside an unbraced if/else.
+#define LOOM_LOG(level, subsys)                                                     \
+  !::loom::log::enabled(::loom::LogLevel::level, ::loom::Subsys::subsys)            \
+      ? (void)0                                                                     \
+      : ::loom::log::Voidify() & ::loom::log::Line(::loom::LogLevel::level, ::loom::Subsys::subsys)

@@ -2,6 +2,13 @@
 
 namespace loom::bootstrap {
 
+Result<std::optional<Bytes>> Store::tryGet(const std::string& key) {
+  Result<Bytes> r = get(key, Deadline::afterMs(0));
+  if (r.isOk()) return std::optional<Bytes>(std::move(r).value());
+  if (r.status().code() == Code::kTimeout) return std::optional<Bytes>();
+  return r.takeStatus();
+}
+
 Status InMemoryStore::set(const std::string& key, const Bytes& value) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -46,6 +53,13 @@ Status InMemoryStore::erasePrefix(const std::string& prefix) {
   for (auto it = data_.lower_bound(prefix); it != data_.end() && it->first.rfind(prefix, 0) == 0;)
     it = data_.erase(it);
   return Status::ok();
+}
+
+Result<std::optional<Bytes>> InMemoryStore::tryGet(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = data_.find(key);
+  if (it == data_.end()) return std::optional<Bytes>();
+  return std::optional<Bytes>(it->second);
 }
 
 }  // namespace loom::bootstrap

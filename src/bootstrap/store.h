@@ -11,11 +11,12 @@
 #pragma once
 
 #include <atomic>
-#include <cstring>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ class Store {
   virtual Result<int64_t> add(const std::string& key, int64_t delta) = 0;
   // Removes every key that starts with prefix (a communicator cleaning up after itself).
   virtual Status erasePrefix(const std::string& prefix) = 0;
+  // The value if key exists now, nullopt if not; never waits for the key to appear (a remote
+  // store still makes one round trip). Used to name the ranks that are missing at a timeout.
+  // The default asks get() with an already-expired deadline.
+  virtual Result<std::optional<Bytes>> tryGet(const std::string& key);
 };
 
 class InMemoryStore final : public Store {
@@ -46,6 +51,7 @@ class InMemoryStore final : public Store {
                     const std::atomic<bool>* cancel = nullptr) override;
   Result<int64_t> add(const std::string& key, int64_t delta) override;
   Status erasePrefix(const std::string& prefix) override;
+  Result<std::optional<Bytes>> tryGet(const std::string& key) override;
 
  private:
   std::mutex mu_;

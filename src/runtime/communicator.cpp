@@ -1,1 +1,210 @@
-// (being written)
+#include "runtime/communicator.h"
+
+#include <algorithm>
+
+#include "base/host.h"
+#include "base/log.h"
+#include "base/random.h"
+#include "base/wire.h"
+#include "runtime/driver.h"
+
+namespace loom::runtime {
+
+namespace {
+
+std::string storePrefix(uint64_t commHash) {
+  return "loom/" + toHex(&commHash, sizeof(commHash)) + "/";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Communicator>> Communicator::create(Init init) {
+  if (init.nranks <= 0)
+    return invalidArgument("nranks must be positive, got " + std::to_string(init.nranks));
+  if (init.rank < 0 || init.rank >= init.nranks)
+    return invalidArgument("rank " + std::to_string(init.rank) + " is out of range for nranks " +
+                           std::to_string(init.nranks));
+  std::unique_ptr<Communicator> c(new Communicator(std::move(init)));
+  log::RankScope scope(c->rank());
+  LOOM_ASSIGN_OR_RETURN(c->overrides_, algo::parseAlgoOverrides(c->init_.config.algo));
+  Engine::Params ep;
+  ep.rank = c->rank();
+  ep.nranks = c->nranks();
+  ep.commHash = c->init_.commHash;
+  ep.secret = c->init_.secret;
+  ep.config = c->init_.config;
+  LOOM_ASSIGN_OR_RETURN(c->engine_, Engine::create(std::move(ep)));
+  c->bootstrap_ = std::make_unique<bootstrap::Bootstrap>(
+      c->init_.store, storePrefix(c->init_.commHash), c->rank(), c->nranks(),
+      c->init_.config.timeoutMs, &c->engine_->abortFlag());
+  Result<std::vector<bootstrap::Bytes>> all =
+      c->bootstrap_->allGather(c->engine_->localInfo().serialize());
+  if (!all.isOk()) return all.status().withContext("exchanging peer information at init");
+  std::vector<PeerInfo> peers;
+  for (int r = 0; r < c->nranks(); ++r) {
+    LOOM_ASSIGN_OR_RETURN(PeerInfo p, PeerInfo::parse((*all)[r], r));
+    peers.push_back(std::move(p));
+  }
+  LOOM_RETURN_IF_ERROR(c->engine_->setPeers(std::move(peers)));
+  c->p2pSendSeq_.assign(c->nranks(), 0);
+  c->p2pRecvSeq_.assign(c->nranks(), 0);
+  return c;
+}
+
+Communicator::~Communicator() {
+  {
+    std::lock_guard<std::mutex> lock(queueMu_);
+    stopWorker_ = true;
+  }
+  queueCv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+Result<std::unique_ptr<Communicator>> Communicator::split(int color, int key,
+                                                          const Config& config) {
+  ByteWriter w;
+  w.u32(static_cast<uint32_t>(color));
+  w.u32(static_cast<uint32_t>(key));
+  Result<std::vector<bootstrap::Bytes>> all = bootstrap_->allGather(w.take());
+  if (!all.isOk()) return all.status().withContext("comm split: exchanging colors");
+  const uint64_t seq = splitSeq_++;
+  if (color < 0) return std::unique_ptr<Communicator>();
+  struct Member {
+    int key, rank;
+  };
+  std::vector<Member> members;
+  for (int r = 0; r < nranks(); ++r) {
+    ByteReader rd((*all)[r].data(), (*all)[r].size(), "split color of rank " + std::to_string(r));
+    uint32_t c, k;
+    LOOM_RETURN_IF_ERROR(rd.u32(&c));
+    LOOM_RETURN_IF_ERROR(rd.u32(&k));
+    if (static_cast<int>(c) == color) members.push_back({static_cast<int>(k), r});
+  }
+  std::stable_sort(members.begin(), members.end(), [](const Member& a, const Member& b) {
+    return a.key != b.key ? a.key < b.key : a.rank < b.rank;
+  });
+  Init child;
+  child.store = init_.store;
+  child.nranks = static_cast<int>(members.size());
+  for (int i = 0; i < child.nranks; ++i)
+    if (members[i].rank == rank()) child.rank = i;
+  uint64_t material[3] = {init_.commHash, seq, static_cast<uint64_t>(static_cast<uint32_t>(color))};
+  child.commHash = hash64(material, sizeof(material));
+  child.secret = init_.secret;
+  child.config = config;
+  child.name = init_.name.empty() ? "" : init_.name + "/" + std::to_string(color);
+  return create(std::move(child));
+}
+
+Status Communicator::asyncError() const {
+  std::lock_guard<std::mutex> lock(errorMu_);
+  return asyncError_;
+}
+
+void Communicator::setAsyncError(const Status& status) {
+  std::lock_guard<std::mutex> lock(errorMu_);
+  if (asyncError_.isOk()) asyncError_ = status;
+}
+
+Counters Communicator::counters() const {
+  std::lock_guard<std::mutex> lock(countersMu_);
+  return counters_;
+}
+
+void Communicator::abort() {
+  setAsyncError(abortedError("communicator aborted"));
+  engine_->abort();
+  queueCv_.notify_all();
+}
+
+uint64_t Communicator::nextP2pSeq(int peer, bool send) {
+  return send ? p2pSendSeq_[peer]++ : p2pRecvSeq_[peer]++;
+}
+
+std::byte* Communicator::scratch(size_t bytes) {
+  if (bytes > scratchBytes_) {
+    scratch_.reset(new std::byte[bytes]);
+    scratchBytes_ = bytes;
+  }
+  return scratch_.get();
+}
+
+void Communicator::finish(const PreparedUnit& pu, const Status& status) {
+  if (!status.isOk()) {
+    Code c = status.code();
+    if (c != Code::kInvalidArgument && c != Code::kInvalidUsage) setAsyncError(status);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(countersMu_);
+  for (const OpDesc& op : pu.unit.ops) ++counters_.calls[static_cast<int>(op.collective)];
+  if (!pu.execution) return;
+  const int first = static_cast<int>(pu.unit.ops[0].collective);
+  if (pu.unit.isP2p()) {
+    counters_.bytesSent[static_cast<int>(algo::Collective::kSend)] += pu.execution->bytesSent();
+    counters_.bytesRecv[static_cast<int>(algo::Collective::kRecv)] +=
+        pu.execution->bytesReceived();
+  } else {
+    counters_.bytesSent[first] += pu.execution->bytesSent();
+    counters_.bytesRecv[first] += pu.execution->bytesReceived();
+  }
+}
+
+void Communicator::enqueue(std::vector<std::deque<Unit>> streams,
+                           std::shared_ptr<WorkState> work) {
+  std::lock_guard<std::mutex> lock(queueMu_);
+  queue_.push_back(Task{std::move(streams), std::move(work)});
+  ++outstanding_;
+  if (!worker_.joinable()) worker_ = std::thread([this] { workerLoop(); });
+  queueCv_.notify_all();
+}
+
+bool Communicator::idle() {
+  std::lock_guard<std::mutex> lock(queueMu_);
+  return outstanding_ == 0;
+}
+
+void Communicator::workerLoop() {
+  log::RankScope scope(rank());
+  for (;;) {
+    Task task;
+    {
+      std::unique_lock<std::mutex> lock(queueMu_);
+      queueCv_.wait(lock, [this] { return stopWorker_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    Status status;
+    {
+      std::lock_guard<std::mutex> engine(engineMu_);
+      std::vector<Stream> streams;
+      for (std::deque<Unit>& units : task.streams) {
+        streams.emplace_back();
+        streams.back().comm = this;
+        streams.back().units = std::move(units);
+      }
+      status = drive(&streams);
+    }
+    task.work->complete(status);
+    {
+      std::lock_guard<std::mutex> lock(queueMu_);
+      --outstanding_;
+    }
+    queueCv_.notify_all();
+  }
+}
+
+Status Communicator::quiesce() {
+  Deadline deadline = Deadline::afterMs(config().timeoutMs);
+  std::unique_lock<std::mutex> lock(queueMu_);
+  while (outstanding_ > 0) {
+    if (deadline.expired())
+      return timeoutError(std::to_string(outstanding_) +
+                          " asynchronous operation(s) still running at destroy after " +
+                          std::to_string(config().timeoutMs) + " ms");
+    queueCv_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  return Status::ok();
+}
+
+}  // namespace loom::runtime

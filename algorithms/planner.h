@@ -1,0 +1,70 @@
+// The planner: which algorithm runs a collective call (DESIGN.md section 3, "Planner").
+//
+// Overrides come first: LOOM_ALGO (Config::algo) or a per-call option, parsed once per
+// communicator by parseAlgoOverrides. Without an override the default rule (defaultAlgorithm)
+// decides; today that rule is fixed (broadcast: binomial below 64 KiB, chain from 64 KiB; every
+// other collective: its one algorithm). A cost-model planner will replace defaultAlgorithm only.
+//
+// LOOM_ALGO syntax: entries separated by ';', each "<collective>:<choices>", where choices is
+// one algorithm name or a ','-separated list of "<lo>-<hi>@<algorithm>" size ranges:
+//   allreduce:ring;broadcast:chain
+//   broadcast:0-64K@binomial,64K-inf@chain
+// Sizes are bytes with an optional K, M or G suffix (powers of 1024); "inf" has no upper bound.
+// A range holds sizes lo <= bytes < hi; the first range that holds the call's size wins, and a
+// call no range holds falls back to the default rule. Names are case-insensitive; blanks around
+// tokens are ignored. The size of a call is collectiveBytes().
+//
+// Thread-safety: parsing and choosing are pure; AlgoOverrides is an immutable value after
+// parsing. The algorithms it points to are static (registry) and live for the process.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "algorithms/algorithm.h"
+#include "algorithms/schedule.h"
+#include "base/status.h"
+
+namespace loom::algo {
+
+inline constexpr uint64_t kNoUpperBound = UINT64_MAX;
+
+struct AlgoChoice {
+  uint64_t minBytes = 0;              // inclusive
+  uint64_t maxBytes = kNoUpperBound;  // exclusive; kNoUpperBound: none
+  const Algorithm* algorithm = nullptr;
+  bool holds(uint64_t bytes) const {
+    return bytes >= minBytes && (maxBytes == kNoUpperBound || bytes < maxBytes);
+  }
+};
+
+struct AlgoOverrides {
+  std::array<std::vector<AlgoChoice>, kNumCollectives> byCollective;
+
+  bool empty() const;
+  // The override for a call of `bytes` bytes, or nullptr when none applies.
+  const Algorithm* find(Collective c, uint64_t bytes) const;
+};
+
+// Parses a LOOM_ALGO value ("" gives no overrides). InvalidArgument names the bad token: an
+// unknown collective or algorithm (with the known ones), a malformed size or range, an empty
+// range, or a collective given twice.
+Result<AlgoOverrides> parseAlgoOverrides(std::string_view spec);
+
+// The size the planner compares with ranges: bytes of the largest user buffer of the call
+// (count * elementBytes, times nranks for AllGather, ReduceScatter, AllToAll, Gather and
+// Scatter). Saturates instead of overflowing.
+uint64_t collectiveBytes(const CollectiveArgs& args, size_t elementBytes);
+
+// The default rule (no override). Never nullptr for a collective with a registered algorithm.
+const Algorithm* defaultAlgorithm(const CollectiveArgs& args, uint64_t bytes);
+
+// The algorithm for a call: the override if one applies (InvalidArgument if it does not support
+// args), else the default rule (InvalidArgument if that does not support args either).
+Result<const Algorithm*> chooseAlgorithm(const CollectiveArgs& args, size_t elementBytes,
+                                         const AlgoOverrides& overrides);
+
+}  // namespace loom::algo

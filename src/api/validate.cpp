@@ -1,0 +1,143 @@
+#include "api/validate.h"
+
+#include <cstring>
+#include <string>
+
+namespace loom::api {
+
+namespace {
+
+using algo::Collective;
+
+std::string ptrText(const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%p", p);
+  return buf;
+}
+
+Status checkDatatypeAndOp(loomComm* comm, const char* fn, runtime::OpDesc* op,
+                          loomDataType_t datatype, int redop) {
+  if (!isValidDataType(static_cast<int>(datatype)))
+    return invalidArgument(std::string(fn) + ": datatype " + std::to_string(datatype) +
+                           " is not a loomDataType_t (0.." + std::to_string(loomNumTypes - 1) +
+                           ")");
+  op->dtype = static_cast<DataType>(datatype);
+  if (redop < 0) return Status::ok();
+  if (redop < loomNumOps) {
+    op->op.kind = static_cast<RedOpKind>(redop);
+    return Status::ok();
+  }
+  std::lock_guard<std::mutex> lock(comm->opsMu);
+  auto it = comm->preMulOps.find(redop - loomNumOps);
+  if (it == comm->preMulOps.end())
+    return invalidArgument(std::string(fn) + ": op " + std::to_string(redop) +
+                           " is neither a built-in loomRedOp_t (0.." +
+                           std::to_string(loomNumOps - 1) +
+                           ") nor a PreMulSum op created on this communicator");
+  if (comm->preMulTypes.at(redop - loomNumOps) != op->dtype)
+    return invalidArgument(std::string(fn) + ": PreMulSum op " + std::to_string(redop) +
+                           " was created for " +
+                           dataTypeName(comm->preMulTypes.at(redop - loomNumOps)) +
+                           " but the call uses " + dataTypeName(op->dtype));
+  op->op = it->second;
+  return Status::ok();
+}
+
+// Bytes of this rank's send and receive buffers; false on overflow.
+bool bufferBytes(const runtime::OpDesc& op, int rank, int nranks, size_t* send, size_t* recv) {
+  size_t block;
+  if (__builtin_mul_overflow(static_cast<size_t>(op.count), dataTypeSize(op.dtype), &block))
+    return false;
+  size_t all;
+  if (__builtin_mul_overflow(block, static_cast<size_t>(nranks), &all)) return false;
+  const bool root = rank == op.root;
+  *send = *recv = 0;
+  switch (op.collective) {
+    case Collective::kAllReduce: *send = *recv = block; break;
+    case Collective::kBroadcast: *send = root ? block : 0; *recv = block; break;
+    case Collective::kReduce: *send = block; *recv = root ? block : 0; break;
+    case Collective::kAllGather: *send = block; *recv = all; break;
+    case Collective::kReduceScatter: *send = all; *recv = block; break;
+    case Collective::kAllToAll: *send = *recv = all; break;
+    case Collective::kGather: *send = block; *recv = root ? all : 0; break;
+    case Collective::kScatter: *send = root ? all : 0; *recv = block; break;
+    case Collective::kSend: *send = block; break;
+    case Collective::kRecv: *recv = block; break;
+    case Collective::kBarrier: break;
+  }
+  return all / static_cast<size_t>(nranks) == block;
+}
+
+// The in-place layouts of the API (loom.h): where recvbuff may start relative to sendbuff.
+bool isAllowedAlias(const runtime::OpDesc& op, int rank, size_t block) {
+  const auto* s = static_cast<const char*>(op.sendbuf);
+  const auto* r = static_cast<const char*>(op.recvbuf);
+  switch (op.collective) {
+    case Collective::kAllReduce:
+    case Collective::kAllToAll:
+    case Collective::kBroadcast:
+    case Collective::kReduce: return s == r;
+    case Collective::kAllGather: return s == r + rank * block;
+    case Collective::kReduceScatter: return r == s + rank * block;
+    case Collective::kGather: return s == r + op.root * block;
+    case Collective::kScatter: return r == s + op.root * block;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+Status checkComm(const loomComm* comm, const char* fn) {
+  if (comm == nullptr) return invalidArgument(std::string(fn) + ": comm is NULL");
+  if (!isLive(comm))
+    return invalidArgument(std::string(fn) + ": comm " + ptrText(comm) +
+                           " is not a live communicator (destroyed, aborted or never created)");
+  return Status::ok();
+}
+
+Status checkOp(loomComm* comm, const char* fn, runtime::OpDesc* op, loomDataType_t datatype,
+               int redop, loomStream_t stream) {
+  LOOM_RETURN_IF_ERROR(checkComm(comm, fn));
+  if (stream != nullptr)
+    return invalidUsage(std::string(fn) +
+                        ": a CUDA stream was given, but this build of loom has no GPU path yet "
+                        "(pass NULL for host buffers)");
+  LOOM_RETURN_IF_ERROR(checkDatatypeAndOp(comm, fn, op, datatype, redop));
+  const int rank = comm->comm->rank(), nranks = comm->comm->nranks();
+  const bool rooted = op->collective == Collective::kBroadcast ||
+                      op->collective == Collective::kReduce ||
+                      op->collective == Collective::kGather ||
+                      op->collective == Collective::kScatter;
+  if (rooted && (op->root < 0 || op->root >= nranks))
+    return invalidArgument(std::string(fn) + ": root " + std::to_string(op->root) +
+                           " is out of range [0, " + std::to_string(nranks) + ")");
+  const bool p2p = op->collective == Collective::kSend || op->collective == Collective::kRecv;
+  if (p2p && (op->peer < 0 || op->peer >= nranks))
+    return invalidArgument(std::string(fn) + ": peer " + std::to_string(op->peer) +
+                           " is out of range [0, " + std::to_string(nranks) + ")");
+  size_t sendBytes, recvBytes;
+  if (!bufferBytes(*op, rank, nranks, &sendBytes, &recvBytes) ||
+      static_cast<uint64_t>(sendBytes) > (1ull << 62) || recvBytes > (1ull << 62))
+    return invalidArgument(std::string(fn) + ": count " + std::to_string(op->count) + " of " +
+                           dataTypeName(op->dtype) + " overflows the size of a buffer with " +
+                           std::to_string(nranks) + " ranks");
+  if (sendBytes > 0 && op->sendbuf == nullptr)
+    return invalidArgument(std::string(fn) + ": sendbuff is NULL with count " +
+                           std::to_string(op->count));
+  if (recvBytes > 0 && op->recvbuf == nullptr)
+    return invalidArgument(std::string(fn) + ": recvbuff is NULL with count " +
+                           std::to_string(op->count));
+  if (sendBytes > 0 && recvBytes > 0) {
+    const auto* s = static_cast<const char*>(op->sendbuf);
+    const auto* r = static_cast<const char*>(op->recvbuf);
+    const bool overlap = s < r + recvBytes && r < s + sendBytes;
+    const size_t block = op->count * dataTypeSize(op->dtype);
+    if (overlap && !isAllowedAlias(*op, rank, block))
+      return invalidArgument(std::string(fn) +
+                             ": sendbuff and recvbuff overlap but are not the in-place layout "
+                             "(see loom.h for where recvbuff must start)");
+  }
+  return Status::ok();
+}
+
+}  // namespace loom::api

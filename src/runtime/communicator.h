@@ -1,0 +1,145 @@
+// Communicator: a thin owner of one rank's membership in a group of ranks.
+//
+// It owns the Engine (transports, connections), the control-plane Bootstrap, the plan cache,
+// the scratch arena, the asynchronous worker (a progress thread started on first async use),
+// the sticky error and the counters. Operations reach it through Group (group.h), which
+// assigns sequence numbers, runs units inline or on the worker, and drives several
+// communicators at once.
+//
+// Lifetime: created by a collective init (every rank calls create with the same store prefix)
+// and destroyed by destroy() or abort(). Thread-safety: one thread issues operations at a
+// time (the C ABI's contract); abort(), asyncError() and counters() may be called from any
+// thread; the worker thread and the issuing thread never drive the engine at the same time
+// (engineMutex()).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "algorithms/planner.h"
+#include "base/config.h"
+#include "base/status.h"
+#include "bootstrap/bootstrap.h"
+#include "bootstrap/store.h"
+#include "runtime/engine.h"
+#include "runtime/executor.h"
+#include "runtime/op.h"
+#include "runtime/plan.h"
+#include "runtime/work.h"
+
+namespace loom::runtime {
+
+struct Counters {
+  uint64_t calls[algo::kNumCollectives] = {};
+  uint64_t bytesSent[algo::kNumCollectives] = {};
+  uint64_t bytesRecv[algo::kNumCollectives] = {};
+};
+
+// A unit prepared for execution: the Execution plus what it borrowed.
+struct PreparedUnit {
+  Unit unit;
+  std::unique_ptr<Execution> execution;
+  Deadline deadline = Deadline::never();
+  bool trivial = false;  // completed during preparation (e.g. count 0)
+};
+
+class Communicator {
+ public:
+  struct Init {
+    std::shared_ptr<bootstrap::Store> store;
+    int rank = 0;
+    int nranks = 1;
+    uint64_t commHash = 0;
+    std::array<uint8_t, 16> secret{};
+    Config config;
+    std::string name;  // for logs
+  };
+
+  // Collective over the Init's ranks: exchanges peer information and builds the engine.
+  static Result<std::unique_ptr<Communicator>> create(Init init);
+  ~Communicator();
+
+  int rank() const { return init_.rank; }
+  int nranks() const { return init_.nranks; }
+  const Config& config() const { return init_.config; }
+  const std::string& name() const { return init_.name; }
+  Engine& engine() { return *engine_; }
+
+  // Collective: ranks with equal color form a new communicator ordered by (key, rank); a
+  // NOCOLOR rank (color < 0) takes part and gets nullptr.
+  Result<std::unique_ptr<Communicator>> split(int color, int key, const Config& config);
+
+  // OK while healthy; afterwards the first asynchronous error, forever (sticky).
+  Status asyncError() const;
+  void setAsyncError(const Status& status);
+  Counters counters() const;
+
+  // Stops everything now, from any thread: pending and future operations fail with Aborted.
+  void abort();
+  bool aborted() const { return engine_->abortFlag().load(); }
+  // Waits for outstanding asynchronous work (bounded by the timeout) and stops the worker.
+  Status quiesce();
+
+  // ---- used by Group ----
+  // Sequence numbers, taken at submission in issue order.
+  uint64_t nextCollectiveSeq() { return collectiveSeq_++; }
+  uint64_t nextP2pSeq(int peer, bool send);
+  // Builds the unit's Execution (or completes it on the spot when trivial).
+  Result<std::unique_ptr<PreparedUnit>> prepare(Unit unit);
+  // Records the result: counters on success, the sticky error on a communication failure.
+  void finish(const PreparedUnit& unit, const Status& status);
+  std::mutex& engineMutex() { return engineMu_; }
+  // Asynchronous path: queue streams of units for the worker, which drives them together;
+  // work->complete() is called once they all ran.
+  void enqueue(std::vector<std::deque<Unit>> streams, std::shared_ptr<WorkState> work);
+  // True when no asynchronous work is queued or running (then the caller may run inline).
+  bool idle();
+
+ private:
+  explicit Communicator(Init init) : init_(std::move(init)) {}
+  Status prepareCollective(const OpDesc& op, PreparedUnit* out);
+  Status prepareP2p(PreparedUnit* out);
+  std::byte* scratch(size_t bytes);
+  std::string opLabel(const OpDesc& op, const std::string& algorithm) const;
+  void workerLoop();
+
+  Init init_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<bootstrap::Bootstrap> bootstrap_;
+  algo::AlgoOverrides overrides_;
+  PlanCache plans_;
+  std::unique_ptr<std::byte[]> scratch_;
+  size_t scratchBytes_ = 0;
+
+  uint64_t collectiveSeq_ = 0;
+  std::vector<uint64_t> p2pSendSeq_, p2pRecvSeq_;
+  uint64_t splitSeq_ = 0;
+
+  mutable std::mutex errorMu_;
+  Status asyncError_;
+  mutable std::mutex countersMu_;
+  Counters counters_;
+
+  std::mutex engineMu_;
+  // Worker (progress thread), started on first enqueue.
+  struct Task {
+    std::vector<std::deque<Unit>> streams;
+    std::shared_ptr<WorkState> work;
+  };
+  std::mutex queueMu_;
+  std::condition_variable queueCv_;
+  std::deque<Task> queue_;
+  int outstanding_ = 0;  // queued or running tasks
+  bool stopWorker_ = false;
+  std::thread worker_;
+};
+
+}  // namespace loom::runtime

@@ -1,0 +1,115 @@
+// Execution: runs one rank's share of an operation (one or more channel programs) over its
+// connections, without blocking.
+//
+// Each step is cut into slices (Plan). progress() posts every slice whose dependencies are
+// satisfied and whose connection has room (LOOM_PIPELINE_DEPTH slices in flight per connection
+// and direction), executes local copies/reductions, and completes what the transports report
+// finished. Messages to one peer on one lane are posted in program order, which is what makes
+// them match the peer's receives (transport.h). A receive-reduce lands in a staging slot and is
+// combined into its destination when it completes.
+//
+// Ownership: the Execution borrows the Plan (kept alive by the shared_ptr it holds), the user
+// buffers and the scratch memory (the caller guarantees both outlive it), and the connections
+// (owned by the Engine, which outlives every Execution).
+// Thread-safety: one thread at a time calls progress().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/dtype.h"
+#include "base/status.h"
+#include "runtime/plan.h"
+#include "transports/transport.h"
+
+namespace loom::runtime {
+
+struct Program {
+  std::shared_ptr<const Plan> plan;  // keeps the channel alive
+  const ChannelPlan* channel = nullptr;
+  std::byte* buffers[3] = {nullptr, nullptr, nullptr};  // indexed by algo::BufferId
+  int lane = 0;
+  uint64_t tag = 0;  // carried by every message of this program (transport.h)
+};
+
+struct ExecParams {
+  DataType dtype = DataType::kFloat32;
+  RedOpKind op = RedOpKind::kSum;  // Avg divides by `divisor` where a step finalizes
+  uint64_t divisor = 1;
+  size_t elemBytes = 4;
+  int pipelineDepth = 8;
+  size_t sliceBytes = 131072;
+  std::string label;  // "allreduce #12 (1000 x float32, ring)" for messages
+};
+
+using ConnectionProvider = std::function<Result<transport::Connection*>(int peer, int lane)>;
+
+class Execution {
+ public:
+  Execution(ExecParams params, std::vector<Program> programs, ConnectionProvider connections);
+  ~Execution();
+  Execution(const Execution&) = delete;
+  Execution& operator=(const Execution&) = delete;
+
+  // One non-blocking pass. Sets *progressed when anything was posted or completed.
+  Status progress(bool* progressed);
+  bool done() const { return remainingSteps_ == 0; }
+
+  // Where the execution is waiting, for timeout messages: the first unfinished step of each
+  // program with its peer and slice counts.
+  std::string stallReport() const;
+  const ExecParams& params() const { return params_; }
+  uint64_t bytesSent() const { return bytesSent_; }
+  uint64_t bytesReceived() const { return bytesRecv_; }
+
+ private:
+  struct StepState {
+    uint32_t posted = 0;
+    uint32_t completed = 0;
+  };
+  struct Posted {
+    uint32_t program;
+    uint32_t step;
+    uint32_t slice;
+    uint64_t ordinal;
+    int staging;  // slot index for a receive-reduce, else -1
+    bool empty;   // a zero-byte message
+  };
+  struct Lane {  // one connection direction
+    transport::Connection* conn = nullptr;
+    int peer = 0;
+    int lane = 0;
+    bool send = false;
+    std::deque<Posted> inflight;
+    std::vector<int> freeStaging;
+    std::unique_ptr<std::byte[]> staging;  // pipelineDepth slots of sliceBytes, on demand
+    bool blockedThisPass = false;
+  };
+
+  Result<Lane*> laneFor(int peer, int lane, bool send);
+  Status postReady(size_t p, bool* progressed);
+  bool dependenciesMet(size_t p, size_t i, uint32_t slice) const;
+  Status postSlice(size_t p, size_t i, Lane* lane);
+  void runLocalSlice(size_t p, size_t i);
+  Status reapCompletions(Lane* lane, bool* progressed);
+  void finishSlice(size_t p, size_t i);
+  void finalizeSlice(const algo::Step& step, std::byte* dst, uint64_t count);
+  std::byte* at(size_t p, const algo::Region& r, uint64_t elemOffset) const;
+
+  ExecParams params_;
+  std::vector<Program> programs_;
+  ConnectionProvider connections_;
+  std::vector<std::vector<StepState>> state_;
+  std::vector<size_t> firstUnposted_;  // per program: steps before it are fully posted
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  size_t remainingSteps_ = 0;
+  uint64_t bytesSent_ = 0;
+  uint64_t bytesRecv_ = 0;
+};
+
+}  // namespace loom::runtime

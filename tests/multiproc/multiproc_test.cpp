@@ -1,0 +1,104 @@
+// Ranks as separate processes, over shared memory and sockets.
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+
+#include "launcher.h"
+
+namespace loom::test {
+namespace {
+
+struct Param {
+  const char* transport;
+  int nranks;
+};
+
+std::string paramName(const testing::TestParamInfo<Param>& info) {
+  return std::string(info.param.transport) + "_" + std::to_string(info.param.nranks) + "ranks";
+}
+
+std::map<std::string, std::string> envFor(const char* transport) {
+  return {{"LOOM_TRANSPORT", transport}, {"LOOM_TIMEOUT_MS", "60000"},
+          {"LOOM_SLICE_BYTES", "4096"}};
+}
+
+// LOOMTEST_VERBOSE=1 prints every rank's output (to read the error messages).
+void maybePrint(const LaunchResult& res) {
+  if (!getenv("LOOMTEST_VERBOSE")) return;
+  for (size_t r = 0; r < res.ranks.size(); ++r)
+    std::printf("--- rank %zu (exit %d, signal %d, %.2f s)\n%s", r, res.ranks[r].exitCode,
+                res.ranks[r].signal, res.ranks[r].seconds, res.ranks[r].output.c_str());
+}
+
+void expectAllExitedCleanly(const LaunchResult& res) {
+  EXPECT_FALSE(res.timedOut) << "ranks were killed at the deadline";
+  for (size_t r = 0; r < res.ranks.size(); ++r)
+    EXPECT_EQ(res.ranks[r].exitCode, 0) << "rank " << r << " output:\n" << res.ranks[r].output;
+}
+
+int loomSegmentsInDevShm() {
+  int n = 0;
+  if (DIR* d = opendir("/dev/shm")) {
+    while (dirent* e = readdir(d)) n += std::string(e->d_name).find("loom") != std::string::npos;
+    closedir(d);
+  }
+  return n;
+}
+
+class MultiProcessTest : public testing::TestWithParam<Param> {};
+
+TEST_P(MultiProcessTest, EveryCollectiveTypeAndOpIsExact) {
+  const Param p = GetParam();
+  LaunchResult res =
+      launchRanks(siblingBinary("loom_test_worker"), {"sweep"}, p.nranks, envFor(p.transport),
+                  240000);
+  expectAllExitedCleanly(res);
+  EXPECT_EQ(loomSegmentsInDevShm(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Processes, MultiProcessTest,
+                         testing::Values(Param{"auto", 1}, Param{"shm", 2}, Param{"shm", 3},
+                                         Param{"shm", 4}, Param{"shm", 5}, Param{"shm", 8},
+                                         Param{"socket", 2}, Param{"socket", 3},
+                                         Param{"socket", 4}, Param{"socket", 5},
+                                         Param{"socket", 8}),
+                         paramName);
+
+class PeerDeathTest : public testing::TestWithParam<const char*> {};
+
+// A rank killed mid-job turns into an error on every other rank within the timeout - never a
+// hang - and the error is sticky.
+TEST_P(PeerDeathTest, KilledRankMakesTheOthersFailWithinTheTimeout) {
+  auto env = envFor(GetParam());
+  env["LOOM_TIMEOUT_MS"] = "10000";
+  LaunchResult res = launchRanks(siblingBinary("loom_test_worker"), {"die", "2", "5"}, 4, env,
+                                 60000);
+  maybePrint(res);
+  EXPECT_FALSE(res.timedOut);
+  EXPECT_EQ(res.ranks[2].signal, SIGKILL);
+  for (int r : {0, 1, 3}) {
+    EXPECT_EQ(res.ranks[r].exitCode, 0) << "rank " << r << ":\n" << res.ranks[r].output;
+    EXPECT_LT(res.ranks[r].seconds, 30.0);
+    EXPECT_NE(res.ranks[r].output.find("failed"), std::string::npos) << res.ranks[r].output;
+  }
+  EXPECT_EQ(loomSegmentsInDevShm(), 0);
+}
+
+TEST_P(PeerDeathTest, RankThatExitsWithoutDestroyMakesTheOthersFail) {
+  auto env = envFor(GetParam());
+  env["LOOM_TIMEOUT_MS"] = "10000";
+  LaunchResult res = launchRanks(siblingBinary("loom_test_worker"), {"exit", "0", "3"}, 3, env,
+                                 60000);
+  maybePrint(res);
+  EXPECT_FALSE(res.timedOut);
+  EXPECT_EQ(res.ranks[0].exitCode, 0);
+  for (int r : {1, 2}) {
+    EXPECT_EQ(res.ranks[r].exitCode, 0) << "rank " << r << ":\n" << res.ranks[r].output;
+    EXPECT_LT(res.ranks[r].seconds, 30.0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, PeerDeathTest, testing::Values("shm", "socket"));
+
+}  // namespace
+}  // namespace loom::test
