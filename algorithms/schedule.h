@@ -108,10 +108,10 @@ const char* stepKindName(StepKind k);
 
 struct Step {
   StepKind kind = StepKind::kSend;
-  int32_t peer = -1;  // kSend, kRecv, kRecvReduce
-  Region src{};       // kSend, kRecvReduce, kCopy, kReduce
-  Region src2{};      // kReduce
-  Region dst{};       // kRecv, kRecvReduce, kCopy, kReduce
+  int32_t peer = -1;      // kSend, kRecv, kRecvReduce
+  Region src{};           // kSend, kRecvReduce, kCopy, kReduce
+  Region src2{};          // kReduce
+  Region dst{};           // kRecv, kRecvReduce, kCopy, kReduce
   bool finalize = false;  // see header comment (Avg)
 
   uint64_t count() const;  // elements moved/combined by this step
@@ -143,7 +143,7 @@ struct CollectiveArgs {
   Collective collective = Collective::kAllReduce;
   uint64_t count = 0;
   int nranks = 1;
-  int root = 0;  // Broadcast, Reduce, Gather, Scatter
+  int root = 0;   // Broadcast, Reduce, Gather, Scatter
   int peer = -1;  // Send, Recv
   bool inPlace = false;
   int nchannels = 1;  // channels the algorithm may use (it may use fewer)

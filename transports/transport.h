@@ -54,12 +54,12 @@
 namespace loom::transport {
 
 struct Capabilities {
-  std::string name;             // "loopback", "shm", "socket"
-  bool hostMemory = true;       // can move host buffers
-  bool deviceMemory = false;    // can move device buffers
-  bool sameHostOnly = false;    // peers must share this rank's host identity
-  bool sameProcessOnly = false;  // peers must live in this process
-  bool singleCopy = false;      // large messages move with one copy (CMA, direct read)
+  std::string name;                 // "loopback", "shm", "socket"
+  bool hostMemory = true;           // can move host buffers
+  bool deviceMemory = false;        // can move device buffers
+  bool sameHostOnly = false;        // peers must share this rank's host identity
+  bool sameProcessOnly = false;     // peers must live in this process
+  bool singleCopy = false;          // large messages move with one copy (CMA, direct read)
   double bandwidthBytesPerSec = 0;  // planner estimates, per connection
   double latencySec = 0;
 };
@@ -69,7 +69,7 @@ struct Capabilities {
 struct TransportContext {
   int rank = 0;
   int nranks = 1;
-  uint64_t commHash = 0;  // unique per communicator instance (job + split path)
+  uint64_t commHash = 0;             // unique per communicator instance (job + split path)
   std::array<uint8_t, 16> secret{};  // the unique id's secret; handshakes prove it
   const Config* config = nullptr;
   std::shared_ptr<Doorbell> doorbell;  // this rank's; ring it / let peers ring it

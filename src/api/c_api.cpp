@@ -34,7 +34,9 @@ loomResult_t fail(const Status& s) {
   return static_cast<loomResult_t>(s.code());
 }
 
-loomResult_t done(const Status& s) { return s.isOk() ? loomSuccess : fail(s); }
+loomResult_t done(const Status& s) {
+  return s.isOk() ? loomSuccess : fail(s);
+}
 
 Result<Config> resolveConfig(const loomConfig_t* c, const Config* inherited, std::string* name) {
   Config config;
@@ -58,7 +60,6 @@ Result<Config> resolveConfig(const loomConfig_t* c, const Config* inherited, std
   }
   if (c->transport) LOOM_RETURN_IF_ERROR(config.set("LOOM_TRANSPORT", c->transport));
   if (c->hostId) config.hostId = c->hostId;
-  if (c->checkMode != LOOM_CONFIG_UNDEF_INT) config.check = c->checkMode != 0;
   if (c->commName && name) *name = c->commName;
   if (config.transport != "auto" && config.transport != "loopback" && config.transport != "shm" &&
       config.transport != "socket")
@@ -107,21 +108,34 @@ loomResult_t loomGetVersion(int* version) {
 
 const char* loomGetErrorString(loomResult_t result) {
   switch (result) {
-    case loomSuccess: return "no error";
-    case loomUnhandledCudaError: return "unhandled cuda error";
-    case loomSystemError: return "unhandled system error (run with LOOM_DEBUG=INFO for details)";
-    case loomInternalError: return "internal error - please report this issue";
-    case loomInvalidArgument: return "invalid argument (loomGetLastError has the details)";
-    case loomInvalidUsage: return "invalid usage (loomGetLastError has the details)";
-    case loomRemoteError: return "remote process exited or there was a network error";
-    case loomInProgress: return "operation in progress";
-    case loomTimeout: return "timed out (LOOM_TIMEOUT_MS sets the deadline)";
-    case loomAborted: return "communicator aborted";
-    default: return "unknown result code";
+    case loomSuccess:
+      return "no error";
+    case loomUnhandledCudaError:
+      return "unhandled cuda error";
+    case loomSystemError:
+      return "unhandled system error (run with LOOM_DEBUG=INFO for details)";
+    case loomInternalError:
+      return "internal error - please report this issue";
+    case loomInvalidArgument:
+      return "invalid argument (loomGetLastError has the details)";
+    case loomInvalidUsage:
+      return "invalid usage (loomGetLastError has the details)";
+    case loomRemoteError:
+      return "remote process exited or there was a network error";
+    case loomInProgress:
+      return "operation in progress";
+    case loomTimeout:
+      return "timed out (LOOM_TIMEOUT_MS sets the deadline)";
+    case loomAborted:
+      return "communicator aborted";
+    default:
+      return "unknown result code";
   }
 }
 
-const char* loomGetLastError(loomComm_t) { return tLastError.c_str(); }
+const char* loomGetLastError(loomComm_t) {
+  return tLastError.c_str();
+}
 
 loomResult_t loomGetUniqueId(loomUniqueId* uniqueId) {
   if (!uniqueId) return fail(loom::invalidArgument("loomGetUniqueId: uniqueId is NULL"));
@@ -168,14 +182,16 @@ loomResult_t loomCommInitAll(loomComm_t* comms, int nranks, const int* devlist,
     return fail(loom::invalidArgument("loomCommInitAll: nranks must be positive, got " +
                                       std::to_string(nranks)));
   if (devlist)
-    return fail(loom::invalidUsage("loomCommInitAll: devlist given, but this build of loom has "
-                                   "no GPU path yet (pass NULL for host-only ranks)"));
+    return fail(
+        loom::invalidUsage("loomCommInitAll: devlist given, but this build of loom has "
+                           "no GPU path yet (pass NULL for host-only ranks)"));
   std::string name;
   Result<Config> cfg = resolveConfig(config, nullptr, &name);
   if (!cfg.isOk()) return fail(cfg.status());
   auto all = loom::runtime::initAll(nranks, *cfg, name);
   if (!all.isOk()) return fail(all.status());
-  for (int r = 0; r < nranks; ++r) comms[r] = wrap(std::move((*all)[r]));
+  for (int r = 0; r < nranks; ++r)
+    comms[r] = wrap(std::move((*all)[r]));
   return loomSuccess;
 }
 
@@ -233,7 +249,8 @@ loomResult_t loomCommAbort(loomComm_t comm) {
   if (!s.isOk()) return fail(s);
   loom::api::unregisterComm(comm);  // new calls now fail; calls in flight end with Aborted
   comm->comm->abort();
-  while (comm->activeCalls.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (comm->activeCalls.load() > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   loom::runtime::forgetGroupOps(comm->comm.get());
   comm->magic = 0;
   delete comm;
@@ -289,8 +306,9 @@ loomResult_t loomRedOpCreatePreMulSum(loomRedOp_t* op, void* scalar, loomDataTyp
     return fail(loom::invalidArgument("loomRedOpCreatePreMulSum: datatype " +
                                       std::to_string(datatype) + " is not a loomDataType_t"));
   if (residence != loomScalarHostImmediate)
-    return fail(loom::invalidUsage("loomRedOpCreatePreMulSum: device-resident scalars need the "
-                                   "GPU path, which this build does not have yet"));
+    return fail(
+        loom::invalidUsage("loomRedOpCreatePreMulSum: device-resident scalars need the "
+                           "GPU path, which this build does not have yet"));
   loom::RedOp r;
   r.kind = loom::RedOpKind::kPreMulSum;
   std::memcpy(r.scalar, scalar, loom::dataTypeSize(static_cast<loom::DataType>(datatype)));
@@ -328,18 +346,16 @@ loomResult_t loomBroadcast(const void* sendbuff, void* recvbuff, size_t count,
                stream);
 }
 
-loomResult_t loomReduce(const void* sendbuff, void* recvbuff, size_t count,
-                        loomDataType_t datatype, loomRedOp_t op, int root, loomComm_t comm,
-                        loomStream_t stream) {
+loomResult_t loomReduce(const void* sendbuff, void* recvbuff, size_t count, loomDataType_t datatype,
+                        loomRedOp_t op, int root, loomComm_t comm, loomStream_t stream) {
   return runOp("loomReduce", comm, makeOp(Collective::kReduce, sendbuff, recvbuff, count, root),
                datatype, op, stream);
 }
 
 loomResult_t loomAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
                            loomDataType_t datatype, loomComm_t comm, loomStream_t stream) {
-  return runOp("loomAllGather", comm,
-               makeOp(Collective::kAllGather, sendbuff, recvbuff, sendcount), datatype, -1,
-               stream);
+  return runOp("loomAllGather", comm, makeOp(Collective::kAllGather, sendbuff, recvbuff, sendcount),
+               datatype, -1, stream);
 }
 
 loomResult_t loomReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
@@ -358,14 +374,12 @@ loomResult_t loomAllToAll(const void* sendbuff, void* recvbuff, size_t count,
 
 loomResult_t loomGather(const void* sendbuff, void* recvbuff, size_t sendcount,
                         loomDataType_t datatype, int root, loomComm_t comm, loomStream_t stream) {
-  return runOp("loomGather", comm,
-               makeOp(Collective::kGather, sendbuff, recvbuff, sendcount, root), datatype, -1,
-               stream);
+  return runOp("loomGather", comm, makeOp(Collective::kGather, sendbuff, recvbuff, sendcount, root),
+               datatype, -1, stream);
 }
 
 loomResult_t loomScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
-                         loomDataType_t datatype, int root, loomComm_t comm,
-                         loomStream_t stream) {
+                         loomDataType_t datatype, int root, loomComm_t comm, loomStream_t stream) {
   return runOp("loomScatter", comm,
                makeOp(Collective::kScatter, sendbuff, recvbuff, recvcount, root), datatype, -1,
                stream);
@@ -393,7 +407,9 @@ loomResult_t loomGroupStart(void) {
   return loomSuccess;
 }
 
-loomResult_t loomGroupEnd(void) { return done(loom::runtime::groupEnd()); }
+loomResult_t loomGroupEnd(void) {
+  return done(loom::runtime::groupEnd());
+}
 
 loomResult_t loomGroupEndAsync(loomWork_t* work) {
   if (!work) return fail(loom::invalidArgument("loomGroupEndAsync: work is NULL"));

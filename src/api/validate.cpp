@@ -53,17 +53,44 @@ bool bufferBytes(const runtime::OpDesc& op, int rank, int nranks, size_t* send, 
   const bool root = rank == op.root;
   *send = *recv = 0;
   switch (op.collective) {
-    case Collective::kAllReduce: *send = *recv = block; break;
-    case Collective::kBroadcast: *send = root ? block : 0; *recv = block; break;
-    case Collective::kReduce: *send = block; *recv = root ? block : 0; break;
-    case Collective::kAllGather: *send = block; *recv = all; break;
-    case Collective::kReduceScatter: *send = all; *recv = block; break;
-    case Collective::kAllToAll: *send = *recv = all; break;
-    case Collective::kGather: *send = block; *recv = root ? all : 0; break;
-    case Collective::kScatter: *send = root ? all : 0; *recv = block; break;
-    case Collective::kSend: *send = block; break;
-    case Collective::kRecv: *recv = block; break;
-    case Collective::kBarrier: break;
+    case Collective::kAllReduce:
+      *send = *recv = block;
+      break;
+    case Collective::kBroadcast:
+      *send = root ? block : 0;
+      *recv = block;
+      break;
+    case Collective::kReduce:
+      *send = block;
+      *recv = root ? block : 0;
+      break;
+    case Collective::kAllGather:
+      *send = block;
+      *recv = all;
+      break;
+    case Collective::kReduceScatter:
+      *send = all;
+      *recv = block;
+      break;
+    case Collective::kAllToAll:
+      *send = *recv = all;
+      break;
+    case Collective::kGather:
+      *send = block;
+      *recv = root ? all : 0;
+      break;
+    case Collective::kScatter:
+      *send = root ? all : 0;
+      *recv = block;
+      break;
+    case Collective::kSend:
+      *send = block;
+      break;
+    case Collective::kRecv:
+      *recv = block;
+      break;
+    case Collective::kBarrier:
+      break;
   }
   return all / static_cast<size_t>(nranks) == block;
 }
@@ -76,12 +103,18 @@ bool isAllowedAlias(const runtime::OpDesc& op, int rank, size_t block) {
     case Collective::kAllReduce:
     case Collective::kAllToAll:
     case Collective::kBroadcast:
-    case Collective::kReduce: return s == r;
-    case Collective::kAllGather: return s == r + rank * block;
-    case Collective::kReduceScatter: return r == s + rank * block;
-    case Collective::kGather: return s == r + op.root * block;
-    case Collective::kScatter: return r == s + op.root * block;
-    default: return false;
+    case Collective::kReduce:
+      return s == r;
+    case Collective::kAllGather:
+      return s == r + rank * block;
+    case Collective::kReduceScatter:
+      return r == s + rank * block;
+    case Collective::kGather:
+      return s == r + op.root * block;
+    case Collective::kScatter:
+      return r == s + op.root * block;
+    default:
+      return false;
   }
 }
 
@@ -104,10 +137,9 @@ Status checkOp(loomComm* comm, const char* fn, runtime::OpDesc* op, loomDataType
                         "(pass NULL for host buffers)");
   LOOM_RETURN_IF_ERROR(checkDatatypeAndOp(comm, fn, op, datatype, redop));
   const int rank = comm->comm->rank(), nranks = comm->comm->nranks();
-  const bool rooted = op->collective == Collective::kBroadcast ||
-                      op->collective == Collective::kReduce ||
-                      op->collective == Collective::kGather ||
-                      op->collective == Collective::kScatter;
+  const bool rooted =
+      op->collective == Collective::kBroadcast || op->collective == Collective::kReduce ||
+      op->collective == Collective::kGather || op->collective == Collective::kScatter;
   if (rooted && (op->root < 0 || op->root >= nranks))
     return invalidArgument(std::string(fn) + ": root " + std::to_string(op->root) +
                            " is out of range [0, " + std::to_string(nranks) + ")");

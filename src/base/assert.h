@@ -23,17 +23,17 @@ template <typename A, typename B>
 
 }  // namespace loom::detail
 
-#define LOOM_CHECK(cond, ...)                                                           \
-  do {                                                                                  \
-    if (__builtin_expect(!(cond), 0))                                                   \
+#define LOOM_CHECK(cond, ...)                                                             \
+  do {                                                                                    \
+    if (__builtin_expect(!(cond), 0))                                                     \
       ::loom::detail::assertFail(__FILE__, __LINE__, #cond, std::string("" __VA_ARGS__)); \
   } while (0)
 
-#define LOOM_CHECK_OP(a, op, b)                                                          \
-  do {                                                                                   \
-    const auto& loom_a_ = (a);                                                           \
-    const auto& loom_b_ = (b);                                                           \
-    if (__builtin_expect(!(loom_a_ op loom_b_), 0))                                      \
+#define LOOM_CHECK_OP(a, op, b)                                                                   \
+  do {                                                                                            \
+    const auto& loom_a_ = (a);                                                                    \
+    const auto& loom_b_ = (b);                                                                    \
+    if (__builtin_expect(!(loom_a_ op loom_b_), 0))                                               \
       ::loom::detail::assertCompareFail(__FILE__, __LINE__, #a " " #op " " #b, loom_a_, loom_b_); \
   } while (0)
 

@@ -43,7 +43,8 @@ constexpr ConfigVar kTable[] = {
 
 size_t editDistance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
     size_t diag = row[0];
     row[0] = i;
@@ -110,7 +111,9 @@ Result<bool> parseBool(std::string_view name, std::string_view text) {
                          "' is not a boolean; use 0 or 1");
 }
 
-std::span<const ConfigVar> configTable() { return kTable; }
+std::span<const ConfigVar> configTable() {
+  return kTable;
+}
 
 Status Config::set(std::string_view name, std::string_view value) {
 #define LOOM_CONFIG_SET_String(field) field = std::string(value);

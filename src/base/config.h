@@ -24,41 +24,38 @@
 namespace loom {
 
 // X(field, NAME, Type, default, help). Types: String, Int, Bool.
-#define LOOM_CONFIG_VARS(X)                                                                     \
-  X(debug, "LOOM_DEBUG", String, "WARN", "Log level: NONE, VERSION, WARN, INFO or TRACE")       \
-  X(debugSubsys, "LOOM_DEBUG_SUBSYS", String, "ALL",                                            \
-    "Comma-separated subsystems to log (INIT,BOOTSTRAP,NET,SHM,COLL,TUNING,TOPO,API,ALL); "     \
-    "a leading ^ excludes the listed ones")                                                     \
-  X(debugFile, "LOOM_DEBUG_FILE", String, "",                                                   \
-    "Write the log to this file instead of stderr; %h expands to the host, %p to the pid")      \
-  X(timeoutMs, "LOOM_TIMEOUT_MS", Int, "600000",                                                \
-    "Deadline in milliseconds for every blocking wait (init, collectives, destroy)")            \
-  X(transport, "LOOM_TRANSPORT", String, "auto",                                                \
-    "Force one transport for all peers: auto, loopback, shm or socket")                         \
-  X(shmDisable, "LOOM_SHM_DISABLE", Bool, "0", "Never use shared memory between processes")    \
-  X(socketIfname, "LOOM_SOCKET_IFNAME", String, "",                                             \
-    "Network interface (or prefix; ^ to exclude) for bootstrap and socket traffic")             \
-  X(commId, "LOOM_COMM_ID", String, "",                                                         \
-    "host:port of the rendezvous root for launcher-started jobs (set by loomrun)")              \
-  X(secret, "LOOM_SECRET", String, "",                                                          \
-    "32 hex digits shared by every rank of a launcher-started job; proves membership")          \
-  X(hostId, "LOOM_HOSTID", String, "",                                                          \
-    "Override this process's host identity (ranks with equal ids may use shared memory)")       \
-  X(algo, "LOOM_ALGO", String, "",                                                              \
-    "Force algorithms, e.g. 'allreduce:ring;broadcast:chain'")                                  \
-  X(sliceBytes, "LOOM_SLICE_BYTES", Int, "131072",                                              \
-    "Pipelining unit: large transfers are cut into slices of this many bytes")                  \
-  X(pipelineDepth, "LOOM_PIPELINE_DEPTH", Int, "8",                                             \
-    "Slices in flight per connection and direction")                                            \
-  X(nchannels, "LOOM_NCHANNELS", Int, "0", "Parallel channels per collective (0 = planner)")   \
-  X(spinUs, "LOOM_SPIN_US", Int, "20",                                                          \
-    "Microseconds a waiting rank polls before it sleeps until a peer wakes it")                 \
-  X(check, "LOOM_CHECK", Bool, "0",                                                             \
-    "Ranks compare each collective's signature before running it (mismatch -> error)")          \
-  X(launchRank, "LOOM_RANK", Int, "-1", "This process's rank (set by loomrun)")                 \
-  X(launchWorldSize, "LOOM_WORLD_SIZE", Int, "-1", "Number of ranks (set by loomrun)")          \
-  X(launchLocalRank, "LOOM_LOCAL_RANK", Int, "-1", "Rank on this host (set by loomrun)")        \
-  X(launchLocalSize, "LOOM_LOCAL_SIZE", Int, "-1", "Ranks on this host (set by loomrun)")       \
+#define LOOM_CONFIG_VARS(X)                                                                   \
+  X(debug, "LOOM_DEBUG", String, "WARN", "Log level: NONE, VERSION, WARN, INFO or TRACE")     \
+  X(debugSubsys, "LOOM_DEBUG_SUBSYS", String, "ALL",                                          \
+    "Comma-separated subsystems to log (INIT,BOOTSTRAP,NET,SHM,COLL,TUNING,TOPO,API,ALL); "   \
+    "a leading ^ excludes the listed ones")                                                   \
+  X(debugFile, "LOOM_DEBUG_FILE", String, "",                                                 \
+    "Write the log to this file instead of stderr; %h expands to the host, %p to the pid")    \
+  X(timeoutMs, "LOOM_TIMEOUT_MS", Int, "600000",                                              \
+    "Deadline in milliseconds for every blocking wait (init, collectives, destroy)")          \
+  X(transport, "LOOM_TRANSPORT", String, "auto",                                              \
+    "Force one transport for all peers: auto, loopback, shm or socket")                       \
+  X(shmDisable, "LOOM_SHM_DISABLE", Bool, "0", "Never use shared memory between processes")   \
+  X(socketIfname, "LOOM_SOCKET_IFNAME", String, "",                                           \
+    "Network interface (or prefix; ^ to exclude) for bootstrap and socket traffic")           \
+  X(commId, "LOOM_COMM_ID", String, "",                                                       \
+    "host:port of the rendezvous root for launcher-started jobs (set by loomrun)")            \
+  X(secret, "LOOM_SECRET", String, "",                                                        \
+    "32 hex digits shared by every rank of a launcher-started job; proves membership")        \
+  X(hostId, "LOOM_HOSTID", String, "",                                                        \
+    "Override this process's host identity (ranks with equal ids may use shared memory)")     \
+  X(algo, "LOOM_ALGO", String, "", "Force algorithms, e.g. 'allreduce:ring;broadcast:chain'") \
+  X(sliceBytes, "LOOM_SLICE_BYTES", Int, "131072",                                            \
+    "Pipelining unit: large transfers are cut into slices of this many bytes")                \
+  X(pipelineDepth, "LOOM_PIPELINE_DEPTH", Int, "8",                                           \
+    "Slices in flight per connection and direction")                                          \
+  X(nchannels, "LOOM_NCHANNELS", Int, "0", "Parallel channels per collective (0 = planner)")  \
+  X(spinUs, "LOOM_SPIN_US", Int, "20",                                                        \
+    "Microseconds a waiting rank polls before it sleeps until a peer wakes it")               \
+  X(launchRank, "LOOM_RANK", Int, "-1", "This process's rank (set by loomrun)")               \
+  X(launchWorldSize, "LOOM_WORLD_SIZE", Int, "-1", "Number of ranks (set by loomrun)")        \
+  X(launchLocalRank, "LOOM_LOCAL_RANK", Int, "-1", "Rank on this host (set by loomrun)")      \
+  X(launchLocalSize, "LOOM_LOCAL_SIZE", Int, "-1", "Ranks on this host (set by loomrun)")     \
   X(uniqueId, "LOOM_UNIQUE_ID", String, "", "Hex unique id of the job (set by loomrun)")
 
 // The environment, injectable so tests can supply their own.
@@ -91,7 +88,8 @@ constexpr int64_t parseIntLiteral(const char* s) {
     neg = true;
     ++s;
   }
-  for (; *s; ++s) v = v * 10 + (*s - '0');
+  for (; *s; ++s)
+    v = v * 10 + (*s - '0');
   return neg ? -v : v;
 }
 }  // namespace detail
@@ -134,6 +132,5 @@ std::span<const ConfigVar> configTable();
 // the same Environment; parseInt is shared with the table.
 Result<int64_t> parseInt(std::string_view name, std::string_view text);
 Result<bool> parseBool(std::string_view name, std::string_view text);
-
 
 }  // namespace loom

@@ -16,7 +16,9 @@ Result<std::shared_ptr<Doorbell>> Doorbell::create() {
   return d;
 }
 
-void Doorbell::arm() { state()->sleeping.exchange(1, std::memory_order_acq_rel); }
+void Doorbell::arm() {
+  state()->sleeping.exchange(1, std::memory_order_acq_rel);
+}
 
 void Doorbell::disarm() {
   state()->sleeping.store(0, std::memory_order_relaxed);

@@ -35,10 +35,18 @@ std::string lower(std::string_view s) {
 }
 }  // namespace
 
-bool isValidDataType(int value) { return value >= 0 && value < kNumDataTypes; }
-size_t dataTypeSize(DataType type) { return kTypes[static_cast<int>(type)].size; }
-bool isFloatingPoint(DataType type) { return kTypes[static_cast<int>(type)].floating; }
-const char* dataTypeName(DataType type) { return kTypes[static_cast<int>(type)].name; }
+bool isValidDataType(int value) {
+  return value >= 0 && value < kNumDataTypes;
+}
+size_t dataTypeSize(DataType type) {
+  return kTypes[static_cast<int>(type)].size;
+}
+bool isFloatingPoint(DataType type) {
+  return kTypes[static_cast<int>(type)].floating;
+}
+const char* dataTypeName(DataType type) {
+  return kTypes[static_cast<int>(type)].name;
+}
 
 std::optional<DataType> parseDataType(std::string_view name) {
   std::string n = lower(name);
@@ -50,8 +58,12 @@ std::optional<DataType> parseDataType(std::string_view name) {
   return std::nullopt;
 }
 
-bool isValidRedOpKind(int value) { return value >= 0 && value < kNumRedOps; }
-const char* redOpName(RedOpKind op) { return kOps[static_cast<int>(op)]; }
+bool isValidRedOpKind(int value) {
+  return value >= 0 && value < kNumRedOps;
+}
+const char* redOpName(RedOpKind op) {
+  return kOps[static_cast<int>(op)];
+}
 
 std::optional<RedOpKind> parseRedOp(std::string_view name) {
   std::string n = lower(name);

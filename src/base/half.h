@@ -27,7 +27,9 @@ static inline float bitsFloat(uint32_t u) {
 }
 
 // ---- bfloat16 ----
-static inline float bf16ToFloat(uint16_t h) { return bitsFloat(static_cast<uint32_t>(h) << 16); }
+static inline float bf16ToFloat(uint16_t h) {
+  return bitsFloat(static_cast<uint32_t>(h) << 16);
+}
 static inline uint16_t floatToBf16(float f) {
   uint32_t u = floatBits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);  // NaN
@@ -85,15 +87,17 @@ static inline uint8_t floatToFp8(float f, uint8_t maxFinite, uint8_t nanPattern)
   uint32_t code;
   if (a < minNormal) {
     const float invStep = bitsFloat(static_cast<uint32_t>(127 - (1 - kBias - MAN)) << 23);
-    float v = a * invStep;  // in [0, 2^MAN)
+    float v = a * invStep;                           // in [0, 2^MAN)
     code = floatBits(v + 8388608.0f) - 0x4b000000u;  // RNE to integer
   } else {
     constexpr int kDrop = 23 - MAN;
     uint32_t rounded = abs + ((1u << (kDrop - 1)) - 1u) + ((abs >> kDrop) & 1u);
     int32_t e = static_cast<int32_t>(rounded >> 23) - 127 + kBias;
     uint32_t m = (rounded >> kDrop) & ((1u << MAN) - 1u);
-    if (e >= (1 << EXP)) code = 0xffu;  // overflow, saturated below
-    else code = (static_cast<uint32_t>(e) << MAN) | m;
+    if (e >= (1 << EXP))
+      code = 0xffu;  // overflow, saturated below
+    else
+      code = (static_cast<uint32_t>(e) << MAN) | m;
   }
   if (code > maxFinite) code = maxFinite;  // saturate finite (and inf) to the largest finite
   return static_cast<uint8_t>(sign | code);
@@ -110,16 +114,24 @@ static inline float fp8ToFloat(uint8_t h, bool hasInf) {
   if (!hasInf && exp == (1u << EXP) - 1u && man == (1u << MAN) - 1u)
     return bitsFloat(sign | 0x7fc00000u);
   if (exp == 0) {
-    float v = static_cast<float>(man) *
-              bitsFloat(static_cast<uint32_t>(127 + 1 - kBias - MAN) << 23);
+    float v =
+        static_cast<float>(man) * bitsFloat(static_cast<uint32_t>(127 + 1 - kBias - MAN) << 23);
     return sign ? -v : v;
   }
   return bitsFloat(sign | ((exp - kBias + 127) << 23) | (man << (23 - MAN)));
 }
 
-static inline float e4m3ToFloat(uint8_t h) { return fp8ToFloat<4, 3>(h, false); }
-static inline uint8_t floatToE4m3(float f) { return floatToFp8<4, 3>(f, 0x7e, 0x7f); }
-static inline float e5m2ToFloat(uint8_t h) { return fp8ToFloat<5, 2>(h, true); }
-static inline uint8_t floatToE5m2(float f) { return floatToFp8<5, 2>(f, 0x7b, 0x7e); }
+static inline float e4m3ToFloat(uint8_t h) {
+  return fp8ToFloat<4, 3>(h, false);
+}
+static inline uint8_t floatToE4m3(float f) {
+  return floatToFp8<4, 3>(f, 0x7e, 0x7f);
+}
+static inline float e5m2ToFloat(uint8_t h) {
+  return fp8ToFloat<5, 2>(h, true);
+}
+static inline uint8_t floatToE5m2(float f) {
+  return floatToFp8<5, 2>(f, 0x7b, 0x7e);
+}
 
 }  // namespace loom::half

@@ -15,6 +15,8 @@ std::string hostName();
 // The identity string described above (or the override when non-empty).
 std::string hostIdentity(const std::string& override);
 uint64_t hash64(const void* data, size_t bytes);
-inline uint64_t hash64(const std::string& s) { return hash64(s.data(), s.size()); }
+inline uint64_t hash64(const std::string& s) {
+  return hash64(s.data(), s.size());
+}
 
 }  // namespace loom

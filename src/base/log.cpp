@@ -19,9 +19,11 @@ struct Subsystem {
   Subsys bit;
 };
 constexpr Subsystem kSubsystems[] = {
-    {"INIT", Subsys::kInit}, {"BOOTSTRAP", Subsys::kBootstrap}, {"NET", Subsys::kNet},
-    {"SHM", Subsys::kShm},   {"COLL", Subsys::kColl},           {"TUNING", Subsys::kTuning},
-    {"TOPO", Subsys::kTopo}, {"API", Subsys::kApi},             {"ALL", Subsys::kAll},
+    {"INIT", Subsys::kInit}, {"BOOTSTRAP", Subsys::kBootstrap},
+    {"NET", Subsys::kNet},   {"SHM", Subsys::kShm},
+    {"COLL", Subsys::kColl}, {"TUNING", Subsys::kTuning},
+    {"TOPO", Subsys::kTopo}, {"API", Subsys::kApi},
+    {"ALL", Subsys::kAll},
 };
 
 const char* subsysName(Subsys s) {
@@ -32,11 +34,16 @@ const char* subsysName(Subsys s) {
 
 const char* levelName(LogLevel l) {
   switch (l) {
-    case LogLevel::kNone: return "NONE";
-    case LogLevel::kVersion: return "VERSION";
-    case LogLevel::kWarn: return "WARN";
-    case LogLevel::kInfo: return "INFO";
-    case LogLevel::kTrace: return "TRACE";
+    case LogLevel::kNone:
+      return "NONE";
+    case LogLevel::kVersion:
+      return "VERSION";
+    case LogLevel::kWarn:
+      return "WARN";
+    case LogLevel::kInfo:
+      return "INFO";
+    case LogLevel::kTrace:
+      return "TRACE";
   }
   return "?";
 }
@@ -73,13 +80,20 @@ std::string expandPath(const std::string& pattern, const char* host) {
 }
 
 bool parseLevel(std::string text, LogLevel* level) {
-  for (char& c : text) c = static_cast<char>(toupper(c));
-  if (text == "NONE") *level = LogLevel::kNone;
-  else if (text == "VERSION") *level = LogLevel::kVersion;
-  else if (text == "WARN" || text == "") *level = LogLevel::kWarn;
-  else if (text == "INFO") *level = LogLevel::kInfo;
-  else if (text == "TRACE") *level = LogLevel::kTrace;
-  else return false;
+  for (char& c : text)
+    c = static_cast<char>(toupper(c));
+  if (text == "NONE")
+    *level = LogLevel::kNone;
+  else if (text == "VERSION")
+    *level = LogLevel::kVersion;
+  else if (text == "WARN" || text == "")
+    *level = LogLevel::kWarn;
+  else if (text == "INFO")
+    *level = LogLevel::kInfo;
+  else if (text == "TRACE")
+    *level = LogLevel::kTrace;
+  else
+    return false;
   return true;
 }
 
@@ -99,9 +113,11 @@ void applyConfig(State* s, const std::string& level, const std::string& subsys,
   if (!file.empty()) {
     std::string path = expandPath(file, s->host);
     FILE* f = std::fopen(path.c_str(), "a");
-    if (f) s->file = f;
-    else std::fprintf(stderr, "loom: cannot open LOOM_DEBUG_FILE '%s'; logging to stderr\n",
-                      path.c_str());
+    if (f)
+      s->file = f;
+    else
+      std::fprintf(stderr, "loom: cannot open LOOM_DEBUG_FILE '%s'; logging to stderr\n",
+                   path.c_str());
   }
   s->level.store(static_cast<int>(l), std::memory_order_relaxed);
   s->mask.store(mask, std::memory_order_relaxed);
@@ -135,7 +151,8 @@ bool parseSubsysMask(const std::string& text, unsigned* mask) {
     size_t end = t.find(',', start);
     if (end == std::string::npos) end = t.size();
     std::string name = t.substr(start, end - start);
-    for (char& c : name) c = static_cast<char>(toupper(c));
+    for (char& c : name)
+      c = static_cast<char>(toupper(c));
     if (!name.empty()) {
       bool found = false;
       for (const Subsystem& x : kSubsystems) {
@@ -179,7 +196,11 @@ void configure(const std::string& level, const std::string& subsys, const std::s
   applyConfig(&state(), level, subsys, file);
 }
 
-RankScope::RankScope(int rank) : saved_(tRank) { tRank = rank; }
-RankScope::~RankScope() { tRank = saved_; }
+RankScope::RankScope(int rank) : saved_(tRank) {
+  tRank = rank;
+}
+RankScope::~RankScope() {
+  tRank = saved_;
+}
 
 }  // namespace loom::log

@@ -76,7 +76,8 @@ struct Voidify {
 
 // LOOM_LOG(kWarn, kNet) << "text " << value;  Arguments are not evaluated when disabled. An
 // expression (not an if), so it is safe inside an unbraced if/else.
-#define LOOM_LOG(level, subsys)                                                     \
-  !::loom::log::enabled(::loom::LogLevel::level, ::loom::Subsys::subsys)            \
-      ? (void)0                                                                     \
-      : ::loom::log::Voidify() & ::loom::log::Line(::loom::LogLevel::level, ::loom::Subsys::subsys)
+#define LOOM_LOG(level, subsys)                                          \
+  !::loom::log::enabled(::loom::LogLevel::level, ::loom::Subsys::subsys) \
+      ? (void)0                                                          \
+      : ::loom::log::Voidify() &                                         \
+            ::loom::log::Line(::loom::LogLevel::level, ::loom::Subsys::subsys)

@@ -5,7 +5,6 @@
 
 namespace loom {
 
-
 namespace {
 
 using Table = kernels::KernelTable;
@@ -33,10 +32,14 @@ int opIndex(RedOpKind op) {
   switch (op) {
     case RedOpKind::kSum:
     case RedOpKind::kAvg:
-    case RedOpKind::kPreMulSum: return 0;
-    case RedOpKind::kProd: return 1;
-    case RedOpKind::kMax: return 2;
-    case RedOpKind::kMin: return 3;
+    case RedOpKind::kPreMulSum:
+      return 0;
+    case RedOpKind::kProd:
+      return 1;
+    case RedOpKind::kMax:
+      return 2;
+    case RedOpKind::kMin:
+      return 3;
   }
   LOOM_CHECK(false, "unknown RedOpKind");
   return 0;
@@ -67,6 +70,8 @@ void divideInPlace(DataType type, void* data, size_t count, uint64_t divisor) {
   chosen().table->divide[static_cast<int>(type)](data, count, divisor);
 }
 
-const char* reduceKernelIsa() { return chosen().isa; }
+const char* reduceKernelIsa() {
+  return chosen().isa;
+}
 
 }  // namespace loom

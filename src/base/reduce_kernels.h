@@ -22,34 +22,52 @@
 namespace loom::kernels::LOOM_KERNEL_NS::detail {
 
 // Storage type <-> compute type.
-struct F16 { uint16_t bits; };
-struct BF16 { uint16_t bits; };
-struct E4M3 { uint8_t bits; };
-struct E5M2 { uint8_t bits; };
+struct F16 {
+  uint16_t bits;
+};
+struct BF16 {
+  uint16_t bits;
+};
+struct E4M3 {
+  uint8_t bits;
+};
+struct E5M2 {
+  uint8_t bits;
+};
 
-template <typename T> struct Traits { using Acc = T; static Acc load(T v) { return v; } static T store(Acc v) { return v; } };
-template <> struct Traits<F16> {
+template <typename T>
+struct Traits {
+  using Acc = T;
+  static Acc load(T v) { return v; }
+  static T store(Acc v) { return v; }
+};
+template <>
+struct Traits<F16> {
   using Acc = float;
   static float load(F16 v) { return half::fp16ToFloat(v.bits); }
   static F16 store(float v) { return F16{half::floatToFp16(v)}; }
 };
-template <> struct Traits<BF16> {
+template <>
+struct Traits<BF16> {
   using Acc = float;
   static float load(BF16 v) { return half::bf16ToFloat(v.bits); }
   static BF16 store(float v) { return BF16{half::floatToBf16(v)}; }
 };
-template <> struct Traits<E4M3> {
+template <>
+struct Traits<E4M3> {
   using Acc = float;
   static float load(E4M3 v) { return half::e4m3ToFloat(v.bits); }
   static E4M3 store(float v) { return E4M3{half::floatToE4m3(v)}; }
 };
-template <> struct Traits<E5M2> {
+template <>
+struct Traits<E5M2> {
   using Acc = float;
   static float load(E5M2 v) { return half::e5m2ToFloat(v.bits); }
   static E5M2 store(float v) { return E5M2{half::floatToE5m2(v)}; }
 };
 
-template <typename A> struct Sum {
+template <typename A>
+struct Sum {
   static A apply(A a, A b) {
     if constexpr (std::is_integral_v<A>) {
       using U = std::make_unsigned_t<A>;
@@ -59,22 +77,26 @@ template <typename A> struct Sum {
     }
   }
 };
-template <typename A> struct Prod {
+template <typename A>
+struct Prod {
   static A apply(A a, A b) {
     if constexpr (std::is_integral_v<A>) {
       using U = std::make_unsigned_t<A>;
       using W = std::conditional_t<(sizeof(U) < sizeof(unsigned)), unsigned, U>;
-      return static_cast<A>(static_cast<U>(static_cast<W>(static_cast<U>(a)) * static_cast<W>(static_cast<U>(b))));
+      return static_cast<A>(
+          static_cast<U>(static_cast<W>(static_cast<U>(a)) * static_cast<W>(static_cast<U>(b))));
     } else {
       return a * b;
     }
   }
 };
 // NaN-propagating: if either operand is NaN the result is NaN, whatever the order.
-template <typename A> struct Max {
+template <typename A>
+struct Max {
   static A apply(A a, A b) { return (a > b || a != a) ? a : b; }
 };
-template <typename A> struct Min {
+template <typename A>
+struct Min {
   static A apply(A a, A b) { return (a < b || a != a) ? a : b; }
 };
 
@@ -91,8 +113,10 @@ void reduce2(void* dst, const void* a, const void* b, size_t n) {
 #if defined(__F16C__) && defined(__AVX2__)
 template <template <typename> class Op>
 inline __m256 applyVec(__m256 a, __m256 b) {
-  if constexpr (std::is_same_v<Op<float>, Sum<float>>) return _mm256_add_ps(a, b);
-  else if constexpr (std::is_same_v<Op<float>, Prod<float>>) return _mm256_mul_ps(a, b);
+  if constexpr (std::is_same_v<Op<float>, Sum<float>>)
+    return _mm256_add_ps(a, b);
+  else if constexpr (std::is_same_v<Op<float>, Prod<float>>)
+    return _mm256_mul_ps(a, b);
   else if constexpr (std::is_same_v<Op<float>, Max<float>>) {
     // max_ps(a, b) returns b when either is NaN; blend a back in where a is the NaN.
     __m256 r = _mm256_max_ps(a, b);
@@ -129,12 +153,15 @@ void reduceN(void* dst, const void* const* srcs, int nsrcs, size_t n) {
   for (size_t base = 0; base < n; base += kBlock) {
     size_t len = n - base < kBlock ? n - base : kBlock;
     const T* s0 = static_cast<const T*>(srcs[0]) + base;
-    for (size_t i = 0; i < len; ++i) acc[i] = Traits<T>::load(s0[i]);
+    for (size_t i = 0; i < len; ++i)
+      acc[i] = Traits<T>::load(s0[i]);
     for (int s = 1; s < nsrcs; ++s) {
       const T* sp = static_cast<const T*>(srcs[s]) + base;
-      for (size_t i = 0; i < len; ++i) acc[i] = Op<Acc>::apply(acc[i], Traits<T>::load(sp[i]));
+      for (size_t i = 0; i < len; ++i)
+        acc[i] = Op<Acc>::apply(acc[i], Traits<T>::load(sp[i]));
     }
-    for (size_t i = 0; i < len; ++i) d[base + i] = Traits<T>::store(acc[i]);
+    for (size_t i = 0; i < len; ++i)
+      d[base + i] = Traits<T>::store(acc[i]);
   }
 }
 
@@ -146,7 +173,8 @@ void scale(void* dst, const void* src, const void* scalar, size_t n) {
   Acc s = Traits<T>::load(sv);
   T* d = static_cast<T*>(dst);
   const T* x = static_cast<const T*>(src);
-  for (size_t i = 0; i < n; ++i) d[i] = Traits<T>::store(Prod<Acc>::apply(Traits<T>::load(x[i]), s));
+  for (size_t i = 0; i < n; ++i)
+    d[i] = Traits<T>::store(Prod<Acc>::apply(Traits<T>::load(x[i]), s));
 }
 
 template <typename T>
@@ -155,10 +183,12 @@ void divide(void* data, size_t n, uint64_t divisor) {
   T* d = static_cast<T*>(data);
   if constexpr (std::is_integral_v<Acc>) {
     const Acc q = static_cast<Acc>(divisor);
-    for (size_t i = 0; i < n; ++i) d[i] = static_cast<T>(d[i] / q);
+    for (size_t i = 0; i < n; ++i)
+      d[i] = static_cast<T>(d[i] / q);
   } else {
     const Acc q = static_cast<Acc>(divisor);
-    for (size_t i = 0; i < n; ++i) d[i] = Traits<T>::store(Traits<T>::load(d[i]) / q);
+    for (size_t i = 0; i < n; ++i)
+      d[i] = Traits<T>::store(Traits<T>::load(d[i]) / q);
   }
 }
 

@@ -16,8 +16,14 @@ struct KernelTable {
   void (*divide[kNumDataTypes])(void*, size_t, uint64_t);
 };
 
-namespace baseline { const KernelTable& table(); }
-namespace avx2 { const KernelTable& table(); }
-namespace avx512 { const KernelTable& table(); }
+namespace baseline {
+const KernelTable& table();
+}
+namespace avx2 {
+const KernelTable& table();
+}
+namespace avx512 {
+const KernelTable& table();
+}
 
 }  // namespace loom::kernels

@@ -9,7 +9,8 @@
 namespace loom {
 
 SharedMemory::SharedMemory(SharedMemory&& o) noexcept
-    : fd_(std::move(o.fd_)), data_(std::exchange(o.data_, nullptr)),
+    : fd_(std::move(o.fd_)),
+      data_(std::exchange(o.data_, nullptr)),
       size_(std::exchange(o.size_, 0)) {}
 
 SharedMemory& SharedMemory::operator=(SharedMemory&& o) noexcept {

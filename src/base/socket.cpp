@@ -24,8 +24,7 @@ constexpr int kPollSliceMs = 100;
 Status waitReady(int fd, short events, Deadline deadline, const std::string& what,
                  const std::atomic<bool>* cancel) {
   for (;;) {
-    if (cancel && cancel->load(std::memory_order_relaxed))
-      return abortedError(what + ": aborted");
+    if (cancel && cancel->load(std::memory_order_relaxed)) return abortedError(what + ": aborted");
     int left = deadline.remainingMs();
     if (left == 0) return timeoutError(what + ": timed out");
     pollfd p{fd, events, 0};
@@ -67,7 +66,9 @@ bool matchesIfname(const std::string& spec, const char* name) {
 
 }  // namespace
 
-SocketAddress::SocketAddress() : length_(0) { std::memset(&storage_, 0, sizeof(storage_)); }
+SocketAddress::SocketAddress() : length_(0) {
+  std::memset(&storage_, 0, sizeof(storage_));
+}
 
 SocketAddress SocketAddress::ipv4Loopback(uint16_t port) {
   SocketAddress a;
@@ -157,7 +158,9 @@ void SocketAddress::setPort(uint16_t port) {
   if (family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(&storage_)->sin6_port = htons(port);
 }
 
-int SocketAddress::family() const { return storage_.ss_family; }
+int SocketAddress::family() const {
+  return storage_.ss_family;
+}
 
 bool SocketAddress::isLoopback() const {
   if (family() == AF_INET)
@@ -276,8 +279,8 @@ Result<UniqueFd> connectTcp(const SocketAddress& addr, Deadline deadline,
     if (!retry) return systemErrorFromErrno(what, err);
     if (cancel && cancel->load()) return abortedError(what + ": aborted");
     if (deadline.remainingMs() <= backoffMs)
-      return timeoutError(what + ": no listener before the deadline (last error: " +
-                          std::strerror(err) + ")");
+      return timeoutError(
+          what + ": no listener before the deadline (last error: " + std::strerror(err) + ")");
     ::usleep(static_cast<useconds_t>(backoffMs) * 1000);
     backoffMs = backoffMs < 100 ? backoffMs * 2 : 100;
   }
@@ -337,8 +340,7 @@ Status recvAll(int fd, void* data, size_t bytes, Deadline deadline, const std::s
     }
     if (n == 0)
       return remoteError("connection to " + peer + " closed by the peer (received " +
-                         std::to_string(want - bytes) + " of " + std::to_string(want) +
-                         " bytes)");
+                         std::to_string(want - bytes) + " of " + std::to_string(want) + " bytes)");
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       LOOM_RETURN_IF_ERROR(waitReady(fd, POLLIN, deadline, "receive from " + peer, cancel));

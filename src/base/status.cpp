@@ -6,16 +6,26 @@ namespace loom {
 
 const char* codeName(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kCudaError: return "CudaError";
-    case Code::kSystemError: return "SystemError";
-    case Code::kInternal: return "InternalError";
-    case Code::kInvalidArgument: return "InvalidArgument";
-    case Code::kInvalidUsage: return "InvalidUsage";
-    case Code::kRemoteError: return "RemoteError";
-    case Code::kInProgress: return "InProgress";
-    case Code::kTimeout: return "Timeout";
-    case Code::kAborted: return "Aborted";
+    case Code::kOk:
+      return "OK";
+    case Code::kCudaError:
+      return "CudaError";
+    case Code::kSystemError:
+      return "SystemError";
+    case Code::kInternal:
+      return "InternalError";
+    case Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Code::kInvalidUsage:
+      return "InvalidUsage";
+    case Code::kRemoteError:
+      return "RemoteError";
+    case Code::kInProgress:
+      return "InProgress";
+    case Code::kTimeout:
+      return "Timeout";
+    case Code::kAborted:
+      return "Aborted";
   }
   return "UnknownCode";
 }
@@ -40,14 +50,30 @@ Status Status::withContext(std::string_view context) const {
   return Status(state_->code, std::string(context) + ": " + state_->message);
 }
 
-Status invalidArgument(std::string m) { return Status(Code::kInvalidArgument, std::move(m)); }
-Status invalidUsage(std::string m) { return Status(Code::kInvalidUsage, std::move(m)); }
-Status systemError(std::string m) { return Status(Code::kSystemError, std::move(m)); }
-Status remoteError(std::string m) { return Status(Code::kRemoteError, std::move(m)); }
-Status internalError(std::string m) { return Status(Code::kInternal, std::move(m)); }
-Status timeoutError(std::string m) { return Status(Code::kTimeout, std::move(m)); }
-Status abortedError(std::string m) { return Status(Code::kAborted, std::move(m)); }
-Status inProgress(std::string m) { return Status(Code::kInProgress, std::move(m)); }
+Status invalidArgument(std::string m) {
+  return Status(Code::kInvalidArgument, std::move(m));
+}
+Status invalidUsage(std::string m) {
+  return Status(Code::kInvalidUsage, std::move(m));
+}
+Status systemError(std::string m) {
+  return Status(Code::kSystemError, std::move(m));
+}
+Status remoteError(std::string m) {
+  return Status(Code::kRemoteError, std::move(m));
+}
+Status internalError(std::string m) {
+  return Status(Code::kInternal, std::move(m));
+}
+Status timeoutError(std::string m) {
+  return Status(Code::kTimeout, std::move(m));
+}
+Status abortedError(std::string m) {
+  return Status(Code::kAborted, std::move(m));
+}
+Status inProgress(std::string m) {
+  return Status(Code::kInProgress, std::move(m));
+}
 
 Status systemErrorFromErrno(std::string_view what, int err) {
   char buf[128];

@@ -139,10 +139,10 @@ class [[nodiscard]] Result {
 #define LOOM_STATUS_CONCAT(a, b) LOOM_STATUS_CONCAT_INNER(a, b)
 
 // The two helper macros (STYLE.md habit 4).
-#define LOOM_RETURN_IF_ERROR(expr)                  \
-  do {                                              \
-    ::loom::Status loom_status_ = (expr);           \
-    if (!loom_status_.isOk()) return loom_status_;  \
+#define LOOM_RETURN_IF_ERROR(expr)                 \
+  do {                                             \
+    ::loom::Status loom_status_ = (expr);          \
+    if (!loom_status_.isOk()) return loom_status_; \
   } while (0)
 
 #define LOOM_ASSIGN_OR_RETURN(lhs, expr) \

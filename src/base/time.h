@@ -14,7 +14,9 @@ inline int64_t nowNs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
-inline int64_t nowUs() { return nowNs() / 1000; }
+inline int64_t nowUs() {
+  return nowNs() / 1000;
+}
 
 class Deadline {
  public:

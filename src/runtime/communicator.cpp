@@ -136,21 +136,20 @@ void Communicator::finish(const PreparedUnit& pu, const Status& status) {
     return;
   }
   std::lock_guard<std::mutex> lock(countersMu_);
-  for (const OpDesc& op : pu.unit.ops) ++counters_.calls[static_cast<int>(op.collective)];
+  for (const OpDesc& op : pu.unit.ops)
+    ++counters_.calls[static_cast<int>(op.collective)];
   if (!pu.execution) return;
   const int first = static_cast<int>(pu.unit.ops[0].collective);
   if (pu.unit.isP2p()) {
     counters_.bytesSent[static_cast<int>(algo::Collective::kSend)] += pu.execution->bytesSent();
-    counters_.bytesRecv[static_cast<int>(algo::Collective::kRecv)] +=
-        pu.execution->bytesReceived();
+    counters_.bytesRecv[static_cast<int>(algo::Collective::kRecv)] += pu.execution->bytesReceived();
   } else {
     counters_.bytesSent[first] += pu.execution->bytesSent();
     counters_.bytesRecv[first] += pu.execution->bytesReceived();
   }
 }
 
-void Communicator::enqueue(std::vector<std::deque<Unit>> streams,
-                           std::shared_ptr<WorkState> work) {
+void Communicator::enqueue(std::vector<std::deque<Unit>> streams, std::shared_ptr<WorkState> work) {
   std::lock_guard<std::mutex> lock(queueMu_);
   queue_.push_back(Task{std::move(streams), std::move(work)});
   ++outstanding_;

@@ -110,11 +110,13 @@ Status drive(std::vector<Stream>* streams) {
     active.push_back(std::move(a));
   }
   int64_t spinNs = 0;
-  for (Stream& s : *streams) spinNs = std::max<int64_t>(spinNs, s.comm->config().spinUs * 1000);
+  for (Stream& s : *streams)
+    spinNs = std::max<int64_t>(spinNs, s.comm->config().spinUs * 1000);
   int64_t idleSince = 0;
   for (;;) {
     bool anyActive = false;
-    for (Active& a : active) anyActive = anyActive || a.unit != nullptr;
+    for (Active& a : active)
+      anyActive = anyActive || a.unit != nullptr;
     if (!anyActive) break;
     if (pass(&active)) {
       idleSince = 0;

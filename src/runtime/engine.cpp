@@ -89,7 +89,9 @@ Result<std::unique_ptr<Engine>> Engine::create(Params params) {
   return e;
 }
 
-Engine::~Engine() { closeAll(Deadline::afterMs(abort_ ? 0 : 1000)); }
+Engine::~Engine() {
+  closeAll(Deadline::afterMs(abort_ ? 0 : 1000));
+}
 
 Result<std::string> Engine::chooseTransport(int peer) const {
   const PeerInfo& p = peers_[peer];
@@ -119,7 +121,8 @@ Result<std::string> Engine::chooseTransport(int peer) const {
 Status Engine::setPeers(std::vector<PeerInfo> peers) {
   peers_ = std::move(peers);
   std::vector<std::string> hostIds;
-  for (const PeerInfo& p : peers_) hostIds.push_back(p.hostId);
+  for (const PeerInfo& p : peers_)
+    hostIds.push_back(p.hostId);
   hosts_ = topo::HostMap(hostIds);
   peerTransport_.assign(peers_.size(), "self");
   for (int r = 0; r < static_cast<int>(peers_.size()); ++r) {
@@ -165,14 +168,17 @@ Result<transport::Connection*> Engine::connection(int peer, int lane) {
 }
 
 Status Engine::progressTransports() {
-  for (auto& [name, t] : transports_) LOOM_RETURN_IF_ERROR(t->progress());
+  for (auto& [name, t] : transports_)
+    LOOM_RETURN_IF_ERROR(t->progress());
   return Status::ok();
 }
 
 void Engine::addPollFds(std::vector<pollfd>* fds) const {
   fds->push_back(pollfd{doorbell_->eventFd(), POLLIN, 0});
-  for (const auto& [name, t] : transports_) t->addPollFds(fds);
-  for (const auto& [key, c] : connections_) c->addPollFds(fds);
+  for (const auto& [name, t] : transports_)
+    t->addPollFds(fds);
+  for (const auto& [key, c] : connections_)
+    c->addPollFds(fds);
 }
 
 void Engine::abort() {

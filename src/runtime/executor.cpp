@@ -12,7 +12,8 @@ using algo::StepKind;
 
 Execution::Execution(ExecParams params, std::vector<Program> programs,
                      ConnectionProvider connections)
-    : params_(std::move(params)), programs_(std::move(programs)),
+    : params_(std::move(params)),
+      programs_(std::move(programs)),
       connections_(std::move(connections)) {
   state_.resize(programs_.size());
   firstUnposted_.assign(programs_.size(), 0);
@@ -64,9 +65,8 @@ bool Execution::dependenciesMet(size_t p, size_t i, uint32_t slice) const {
     const uint64_t olo = std::max(sliceLo, t.offset);
     const uint64_t ohi = std::min(sliceHi, t.end());
     if (olo >= ohi) continue;
-    const uint64_t doneEnd = t.offset + std::min<uint64_t>(
-                                            static_cast<uint64_t>(js.completed) * jp.sliceElems,
-                                            t.count);
+    const uint64_t doneEnd =
+        t.offset + std::min<uint64_t>(static_cast<uint64_t>(js.completed) * jp.sliceElems, t.count);
     if (doneEnd < ohi) return false;
   }
   return true;
@@ -111,7 +111,8 @@ Status Execution::postSlice(size_t p, size_t i, Lane* lane) {
   } else {  // kRecvReduce: land in a staging slot, combine on completion
     if (!lane->staging) {
       lane->staging.reset(new std::byte[params_.pipelineDepth * params_.sliceBytes]);
-      for (int k = params_.pipelineDepth - 1; k >= 0; --k) lane->freeStaging.push_back(k);
+      for (int k = params_.pipelineDepth - 1; k >= 0; --k)
+        lane->freeStaging.push_back(k);
     }
     rec.staging = lane->freeStaging.back();
     lane->freeStaging.pop_back();
@@ -135,7 +136,8 @@ Status Execution::postReady(size_t p, bool* progressed) {
   const ChannelPlan& ch = *programs_[p].channel;
   std::vector<StepState>& states = state_[p];
   size_t& first = firstUnposted_[p];
-  while (first < ch.steps.size() && states[first].posted == ch.steps[first].nslices) ++first;
+  while (first < ch.steps.size() && states[first].posted == ch.steps[first].nslices)
+    ++first;
   for (size_t i = first; i < ch.steps.size(); ++i) {
     const StepPlan& sp = ch.steps[i];
     StepState& st = states[i];
@@ -164,13 +166,12 @@ Status Execution::postReady(size_t p, bool* progressed) {
 }
 
 Status Execution::reapCompletions(Lane* lane, bool* progressed) {
-  const uint64_t completed = lane->send ? lane->conn->sendsCompleted()
-                                        : lane->conn->recvsCompleted();
+  const uint64_t completed =
+      lane->send ? lane->conn->sendsCompleted() : lane->conn->recvsCompleted();
   // A zero-byte send is eager (schedule.h): it never waits for its receive, only for the sends
   // before it, so a fence after it cannot deadlock against a rendezvous transport.
-  while (!lane->inflight.empty() &&
-         (lane->inflight.front().ordinal < completed ||
-          (lane->send && lane->inflight.front().empty))) {
+  while (!lane->inflight.empty() && (lane->inflight.front().ordinal < completed ||
+                                     (lane->send && lane->inflight.front().empty))) {
     Posted rec = lane->inflight.front();
     lane->inflight.pop_front();
     const StepPlan& sp = programs_[rec.program].channel->steps[rec.step];
@@ -200,19 +201,22 @@ Status Execution::reapCompletions(Lane* lane, bool* progressed) {
 
 Status Execution::progress(bool* progressed) {
   *progressed = false;
-  for (auto& l : lanes_) l->blockedThisPass = false;
+  for (auto& l : lanes_)
+    l->blockedThisPass = false;
   for (size_t p = 0; p < programs_.size() && !done(); ++p)
     LOOM_RETURN_IF_ERROR(postReady(p, progressed));
   // Drive each connection once (send and receive lanes may share one), then reap.
   for (size_t k = 0; k < lanes_.size(); ++k) {
     bool seen = false;
-    for (size_t j = 0; j < k && !seen; ++j) seen = lanes_[j]->conn == lanes_[k]->conn;
+    for (size_t j = 0; j < k && !seen; ++j)
+      seen = lanes_[j]->conn == lanes_[k]->conn;
     if (!seen) {
       Status s = lanes_[k]->conn->progress();
       if (!s.isOk()) return s.withContext(params_.label);
     }
   }
-  for (auto& l : lanes_) LOOM_RETURN_IF_ERROR(reapCompletions(l.get(), progressed));
+  for (auto& l : lanes_)
+    LOOM_RETURN_IF_ERROR(reapCompletions(l.get(), progressed));
   return Status::ok();
 }
 
@@ -225,8 +229,8 @@ std::string Execution::stallReport() const {
       if (st.completed == ch.steps[i].nslices) continue;
       const Step& s = ch.steps[i].step;
       if (!out.empty()) out += "; ";
-      out += "lane " + std::to_string(programs_[p].lane) + " step " + std::to_string(i + 1) +
-             "/" + std::to_string(ch.steps.size()) + " (" + algo::stepKindName(s.kind);
+      out += "lane " + std::to_string(programs_[p].lane) + " step " + std::to_string(i + 1) + "/" +
+             std::to_string(ch.steps.size()) + " (" + algo::stepKindName(s.kind);
       if (isNetworkStep(s.kind))
         out += (s.kind == StepKind::kSend ? " to rank " : " from rank ") + std::to_string(s.peer);
       out += "): " + std::to_string(st.completed) + " of " + std::to_string(ch.steps[i].nslices) +

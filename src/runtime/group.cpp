@@ -51,15 +51,18 @@ Organised organise(std::vector<Recorded> ops) {
 
 Status runBlocking(Organised plan) {
   bool allIdle = true;
-  for (auto& [comm, streams] : plan) allIdle = allIdle && comm->idle();
+  for (auto& [comm, streams] : plan)
+    allIdle = allIdle && comm->idle();
   if (!allIdle) {
     auto work = std::make_shared<WorkState>(static_cast<int>(plan.size()));
-    for (auto& [comm, streams] : plan) comm->enqueue(std::move(streams), work);
+    for (auto& [comm, streams] : plan)
+      comm->enqueue(std::move(streams), work);
     return work->wait(Deadline::never());
   }
   // std::map orders communicators by address: a consistent lock order.
   std::vector<std::unique_lock<std::mutex>> locks;
-  for (auto& [comm, streams] : plan) locks.emplace_back(comm->engineMutex());
+  for (auto& [comm, streams] : plan)
+    locks.emplace_back(comm->engineMutex());
   std::vector<Stream> all;
   for (auto& [comm, streams] : plan)
     for (std::deque<Unit>& units : streams) {
@@ -85,9 +88,13 @@ Status submit(Communicator* comm, OpDesc op) {
   return runBlocking(organise({{comm, op}}));
 }
 
-void groupStart() { ++tGroup.depth; }
+void groupStart() {
+  ++tGroup.depth;
+}
 
-int groupDepth() { return tGroup.depth; }
+int groupDepth() {
+  return tGroup.depth;
+}
 
 Status groupEnd() {
   if (tGroup.depth == 0) return invalidUsage("loomGroupEnd without a matching loomGroupStart");
@@ -99,8 +106,7 @@ Status groupEnd() {
 }
 
 Result<std::shared_ptr<WorkState>> groupEndAsync() {
-  if (tGroup.depth == 0)
-    return invalidUsage("loomGroupEndAsync without a matching loomGroupStart");
+  if (tGroup.depth == 0) return invalidUsage("loomGroupEndAsync without a matching loomGroupStart");
   if (tGroup.depth > 1)
     return invalidUsage("loomGroupEndAsync must close the outermost group (depth " +
                         std::to_string(tGroup.depth) + ")");
@@ -113,15 +119,16 @@ Result<std::shared_ptr<WorkState>> groupEndAsync() {
     done->complete(Status::ok());
     return done;
   }
-  for (auto& [comm, streams] : plan) comm->enqueue(std::move(streams), work);
+  for (auto& [comm, streams] : plan)
+    comm->enqueue(std::move(streams), work);
   return work;
 }
 
 void forgetGroupOps(Communicator* comm) {
   auto& ops = tGroup.ops;
-  ops.erase(std::remove_if(ops.begin(), ops.end(),
-                           [comm](const Recorded& r) { return r.comm == comm; }),
-            ops.end());
+  ops.erase(
+      std::remove_if(ops.begin(), ops.end(), [comm](const Recorded& r) { return r.comm == comm; }),
+      ops.end());
 }
 
 }  // namespace loom::runtime

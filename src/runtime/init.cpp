@@ -19,11 +19,9 @@ Result<bootstrap::UniqueId> createUniqueId(const Config& config) {
   return id;
 }
 
-Result<std::unique_ptr<Communicator>> initRank(const bootstrap::UniqueId& id, int rank,
-                                               int nranks, const Config& config,
-                                               const std::string& name) {
-  if (nranks <= 0)
-    return invalidArgument("nranks must be positive, got " + std::to_string(nranks));
+Result<std::unique_ptr<Communicator>> initRank(const bootstrap::UniqueId& id, int rank, int nranks,
+                                               const Config& config, const std::string& name) {
+  if (nranks <= 0) return invalidArgument("nranks must be positive, got " + std::to_string(nranks));
   if (rank < 0 || rank >= nranks)
     return invalidArgument("rank " + std::to_string(rank) + " is out of range [0, " +
                            std::to_string(nranks) + ")");
@@ -44,8 +42,7 @@ Result<std::unique_ptr<Communicator>> initRank(const bootstrap::UniqueId& id, in
 
 Result<std::vector<std::unique_ptr<Communicator>>> initAll(int nranks, const Config& config,
                                                            const std::string& name) {
-  if (nranks <= 0)
-    return invalidArgument("nranks must be positive, got " + std::to_string(nranks));
+  if (nranks <= 0) return invalidArgument("nranks must be positive, got " + std::to_string(nranks));
   auto store = std::make_shared<bootstrap::InMemoryStore>();
   uint64_t commHash;
   std::array<uint8_t, 16> secret;
@@ -65,11 +62,14 @@ Result<std::vector<std::unique_ptr<Communicator>>> initAll(int nranks, const Con
       init.config = config;
       init.name = name;
       Result<std::unique_ptr<Communicator>> c = Communicator::create(std::move(init));
-      if (c.isOk()) comms[r] = std::move(c).value();
-      else statuses[r] = c.status();
+      if (c.isOk())
+        comms[r] = std::move(c).value();
+      else
+        statuses[r] = c.status();
     });
   }
-  for (std::thread& t : threads) t.join();
+  for (std::thread& t : threads)
+    t.join();
   for (int r = 0; r < nranks; ++r)
     if (!statuses[r].isOk()) return statuses[r].withContext("creating rank " + std::to_string(r));
   return comms;

@@ -20,9 +20,8 @@ namespace loom::runtime {
 Result<bootstrap::UniqueId> createUniqueId(const Config& config);
 
 // One rank of a job that shares `id`.
-Result<std::unique_ptr<Communicator>> initRank(const bootstrap::UniqueId& id, int rank,
-                                               int nranks, const Config& config,
-                                               const std::string& name);
+Result<std::unique_ptr<Communicator>> initRank(const bootstrap::UniqueId& id, int rank, int nranks,
+                                               const Config& config, const std::string& name);
 
 // nranks communicators in this process, over an in-memory store (created concurrently, since
 // init is collective).

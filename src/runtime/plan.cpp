@@ -10,8 +10,12 @@ using algo::StepKind;
 
 int regionsOf(const Step& s, RegionUse out[3]) {
   switch (s.kind) {
-    case StepKind::kSend: out[0] = {s.src, false}; return 1;
-    case StepKind::kRecv: out[0] = {s.dst, true}; return 1;
+    case StepKind::kSend:
+      out[0] = {s.src, false};
+      return 1;
+    case StepKind::kRecv:
+      out[0] = {s.dst, true};
+      return 1;
     case StepKind::kRecvReduce:
     case StepKind::kCopy:
       out[0] = {s.src, false};
@@ -84,8 +88,9 @@ Result<std::shared_ptr<const Plan>> buildPlan(const algo::Algorithm& algorithm,
       sp.step = s;
       sp.sliceElems = sliceElems;
       uint64_t n = (s.count() + sliceElems - 1) / sliceElems;
-      if (n > UINT32_MAX) return invalidArgument("step of " + std::to_string(s.count()) +
-                                                 " elements needs too many slices");
+      if (n > UINT32_MAX)
+        return invalidArgument("step of " + std::to_string(s.count()) +
+                               " elements needs too many slices");
       sp.nslices = static_cast<uint32_t>(std::max<uint64_t>(1, n));
       cp.hasRecvReduce = cp.hasRecvReduce || s.kind == StepKind::kRecvReduce;
       cp.steps.push_back(std::move(sp));
@@ -99,8 +104,16 @@ Result<std::shared_ptr<const Plan>> buildPlan(const algo::Algorithm& algorithm,
 Result<std::shared_ptr<const Plan>> PlanCache::get(const algo::Algorithm& algorithm,
                                                    const algo::CollectiveArgs& args, int rank,
                                                    size_t elemBytes, size_t sliceBytes) {
-  Key key{std::string(algorithm.name()), static_cast<int>(args.collective), args.count,
-          args.nranks, args.root, args.peer, args.inPlace, args.nchannels, elemBytes, sliceBytes};
+  Key key{std::string(algorithm.name()),
+          static_cast<int>(args.collective),
+          args.count,
+          args.nranks,
+          args.root,
+          args.peer,
+          args.inPlace,
+          args.nchannels,
+          elemBytes,
+          sliceBytes};
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = map_.find(key);

@@ -20,14 +20,21 @@ bool isInPlace(const OpDesc& op, int rank, size_t elemBytes) {
   const size_t block = op.count * elemBytes;
   switch (op.collective) {
     case Collective::kAllReduce:
-    case Collective::kAllToAll: return s == r;
+    case Collective::kAllToAll:
+      return s == r;
     case Collective::kBroadcast:
-    case Collective::kReduce: return rank == op.root && s == r;
-    case Collective::kAllGather: return s == r + rank * block;
-    case Collective::kReduceScatter: return r == s + rank * block;
-    case Collective::kGather: return rank == op.root && s == r + op.root * block;
-    case Collective::kScatter: return rank == op.root && r == s + op.root * block;
-    default: return false;
+    case Collective::kReduce:
+      return rank == op.root && s == r;
+    case Collective::kAllGather:
+      return s == r + rank * block;
+    case Collective::kReduceScatter:
+      return r == s + rank * block;
+    case Collective::kGather:
+      return rank == op.root && s == r + op.root * block;
+    case Collective::kScatter:
+      return rank == op.root && r == s + op.root * block;
+    default:
+      return false;
   }
 }
 
@@ -88,9 +95,9 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   if (preMul) args.inPlace = false;  // the scaled copy below is a separate input
   LOOM_ASSIGN_OR_RETURN(const algo::Algorithm* algorithm,
                         algo::chooseAlgorithm(args, elemBytes, overrides_));
-  LOOM_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan,
-                        plans_.get(*algorithm, args, rank(), elemBytes,
-                                   static_cast<size_t>(config().sliceBytes)));
+  LOOM_ASSIGN_OR_RETURN(
+      std::shared_ptr<const Plan> plan,
+      plans_.get(*algorithm, args, rank(), elemBytes, static_cast<size_t>(config().sliceBytes)));
   const size_t planScratch = plan->scratchCount * elemBytes;
   const size_t inputBytes = algo::inputCount(args, rank()) * elemBytes;
   std::byte* arena = scratch(planScratch + (preMul ? inputBytes : 0));
@@ -147,9 +154,9 @@ Status Communicator::prepareP2p(PreparedUnit* out) {
     args.peer = op.peer;
     LOOM_ASSIGN_OR_RETURN(const algo::Algorithm* algorithm,
                           algo::chooseAlgorithm(args, 1, overrides_));
-    LOOM_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan,
-                          plans_.get(*algorithm, args, rank(), 1,
-                                     static_cast<size_t>(config().sliceBytes)));
+    LOOM_ASSIGN_OR_RETURN(
+        std::shared_ptr<const Plan> plan,
+        plans_.get(*algorithm, args, rank(), 1, static_cast<size_t>(config().sliceBytes)));
     Program p;
     p.plan = plan;
     p.channel = &plan->channels[0];
@@ -181,9 +188,9 @@ Status Communicator::prepareP2p(PreparedUnit* out) {
   params.elemBytes = 1;
   params.pipelineDepth = static_cast<int>(config().pipelineDepth);
   params.sliceBytes = static_cast<size_t>(config().sliceBytes);
-  params.label = out->unit.ops.size() == 1 ? label
-                                           : "group of " + std::to_string(out->unit.ops.size()) +
-                                                 " send/recv operations";
+  params.label = out->unit.ops.size() == 1
+                     ? label
+                     : "group of " + std::to_string(out->unit.ops.size()) + " send/recv operations";
   Engine* engine = engine_.get();
   out->execution = std::make_unique<Execution>(
       std::move(params), std::move(programs),

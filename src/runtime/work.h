@@ -25,8 +25,7 @@ class WorkState {
   Status wait(Deadline deadline) {
     std::unique_lock<std::mutex> lock(mu_);
     while (remaining_ > 0) {
-      if (deadline.expired())
-        return timeoutError("work still running after the wait's deadline");
+      if (deadline.expired()) return timeoutError("work still running after the wait's deadline");
       cv_.wait_for(lock, std::chrono::milliseconds(std::min(deadline.remainingMs(), 100)));
     }
     return status_;

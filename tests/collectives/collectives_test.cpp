@@ -1,6 +1,7 @@
 // Collectives with ranks as threads in one process, over each transport that allows it.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -24,10 +25,10 @@ std::string paramName(const testing::TestParamInfo<Param>& info) {
   return std::string(info.param.transport) + "_" + std::to_string(info.param.nranks) + "ranks";
 }
 
-std::vector<loomComm_t> initAll(const Param& p) {
+std::vector<loomComm_t> initAll(const Param& p, int timeoutMs = 30000) {
   loomConfig_t cfg = LOOM_CONFIG_INITIALIZER;
   cfg.transport = p.transport;
-  cfg.timeoutMs = 30000;
+  cfg.timeoutMs = timeoutMs;
   std::vector<loomComm_t> comms(p.nranks);
   loomResult_t r = loomCommInitAll(comms.data(), p.nranks, nullptr, &cfg);
   EXPECT_EQ(r, loomSuccess) << loomGetLastError(nullptr);
@@ -36,7 +37,8 @@ std::vector<loomComm_t> initAll(const Param& p) {
 }
 
 void destroyAll(std::vector<loomComm_t>& comms) {
-  for (loomComm_t c : comms) EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+  for (loomComm_t c : comms)
+    EXPECT_EQ(loomCommDestroy(c), loomSuccess);
 }
 
 // Runs fn(rank) on one thread per rank and reports every rank's failures.
@@ -44,10 +46,13 @@ template <typename Fn>
 void onEveryRank(int nranks, Fn fn) {
   std::vector<std::vector<std::string>> failures(nranks);
   std::vector<std::thread> threads;
-  for (int r = 0; r < nranks; ++r) threads.emplace_back([&, r] { failures[r] = fn(r); });
-  for (std::thread& t : threads) t.join();
   for (int r = 0; r < nranks; ++r)
-    for (size_t i = 0; i < failures[r].size() && i < 5; ++i) ADD_FAILURE() << failures[r][i];
+    threads.emplace_back([&, r] { failures[r] = fn(r); });
+  for (std::thread& t : threads)
+    t.join();
+  for (int r = 0; r < nranks; ++r)
+    for (size_t i = 0; i < failures[r].size() && i < 5; ++i)
+      ADD_FAILURE() << failures[r][i];
 }
 
 class CollectivesTest : public testing::TestWithParam<Param> {};
@@ -109,7 +114,8 @@ TEST(GroupTest, OneThreadDrivesEveryRankThroughAGroup) {
   ASSERT_FALSE(comms.empty());
   std::vector<std::vector<int32_t>> bufs(n, std::vector<int32_t>(10000));
   for (int r = 0; r < n; ++r)
-    for (size_t i = 0; i < bufs[r].size(); ++i) bufs[r][i] = static_cast<int32_t>(r + i);
+    for (size_t i = 0; i < bufs[r].size(); ++i)
+      bufs[r][i] = static_cast<int32_t>(r + i);
   ASSERT_EQ(loomGroupStart(), loomSuccess);
   for (int r = 0; r < n; ++r)
     ASSERT_EQ(loomAllReduce(bufs[r].data(), bufs[r].data(), bufs[r].size(), loomInt32, loomSum,
@@ -185,6 +191,31 @@ TEST(SplitTest, ColorsAndKeysFormOrderedSubCommunicators) {
       EXPECT_EQ(loomCommDestroy(subs[r]), loomSuccess);
     }
   destroyAll(comms);
+}
+
+TEST(AbortTest, AbortFromAnotherThreadUnblocksAPendingCollective) {
+  std::vector<loomComm_t> comms = initAll({"shm", 2}, 5000);
+  ASSERT_FALSE(comms.empty());
+  // Rank 1 never joins, so rank 0's allreduce waits until the abort.
+  std::vector<float> x(1000, 1.0f);
+  loomResult_t result = loomSuccess;
+  auto t0 = std::chrono::steady_clock::now();
+  std::thread waiter([&] {
+    result = loomAllReduce(x.data(), x.data(), x.size(), loomFloat32, loomSum, comms[0], nullptr);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(loomCommAbort(comms[0]), loomSuccess);
+  waiter.join();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(result, loomAborted);
+  EXPECT_LT(seconds, 3.0);  // the timeout is 5 s: abort, not the deadline, ended the wait
+  // The aborted handle is gone; the peer sees the abort as a failure (at worst at its
+  // deadline), not a hang.
+  EXPECT_EQ(loomCommCount(comms[0], nullptr), loomInvalidArgument);
+  float y = 0;
+  loomResult_t peer = loomAllReduce(&y, &y, 1, loomFloat32, loomSum, comms[1], nullptr);
+  EXPECT_NE(peer, loomSuccess);
+  EXPECT_EQ(loomCommAbort(comms[1]), loomSuccess);
 }
 
 }  // namespace

@@ -20,8 +20,8 @@ struct Ctx {
   int iteration = 0;
 };
 
-std::string where(const char* coll, loomDataType_t t, int op, size_t count, bool inPlace,
-                  int rank, int root = -1) {
+std::string where(const char* coll, loomDataType_t t, int op, size_t count, bool inPlace, int rank,
+                  int root = -1) {
   std::ostringstream os;
   os << coll << " " << typeName(t);
   if (op >= 0) os << " " << opName(op);
@@ -89,7 +89,8 @@ bool reductions(Ctx* c, loomDataType_t t, int op, size_t count, bool inPlace) {
   // ReduceScatter: rank r gets element block r.
   if (ok) {
     Bytes in(count * n * es + 1), out(count * es + 1), want(count * es + 1);
-    for (size_t i = 0; i < count * n; ++i) storeValue(t, in.data(), i, reductionInput(op, rank, i));
+    for (size_t i = 0; i < count * n; ++i)
+      storeValue(t, in.data(), i, reductionInput(op, rank, i));
     for (size_t i = 0; i < count; ++i)
       expectedReduction(t, op, n, rank * count + i, want.data() + i * es);
     std::string w = where("reducescatter", t, op, count, inPlace, rank);
@@ -124,8 +125,10 @@ bool movement(Ctx* c, loomDataType_t t, size_t count, bool inPlace) {
   {
     Bytes out(block * n + 1), want(block * n + 1), in(block + 1);
     for (int r = 0; r < n; ++r)
-      for (size_t i = 0; i < count; ++i) storeValue(t, want.data(), r * count + i, payload(t, r, i));
-    for (size_t i = 0; i < count; ++i) storeValue(t, in.data(), i, payload(t, rank, i));
+      for (size_t i = 0; i < count; ++i)
+        storeValue(t, want.data(), r * count + i, payload(t, r, i));
+    for (size_t i = 0; i < count; ++i)
+      storeValue(t, in.data(), i, payload(t, rank, i));
     uint8_t* src = in.data();
     if (inPlace) {
       std::memcpy(out.data() + rank * block, in.data(), block);
@@ -139,7 +142,8 @@ bool movement(Ctx* c, loomDataType_t t, size_t count, bool inPlace) {
   // Broadcast (non-roots pass NULL send buffers)
   {
     Bytes buf(block + 1), in(block + 1), want(block + 1);
-    for (size_t i = 0; i < count; ++i) storeValue(t, want.data(), i, payload(t, root, i));
+    for (size_t i = 0; i < count; ++i)
+      storeValue(t, want.data(), i, payload(t, root, i));
     if (rank == root) in = want;
     if (rank == root && inPlace) buf = want;
     const void* src = rank != root ? nullptr : inPlace ? buf.data() : in.data();
@@ -166,8 +170,10 @@ bool movement(Ctx* c, loomDataType_t t, size_t count, bool inPlace) {
   {
     Bytes in(block + 1), out(block * n + 1), want(block * n + 1);
     for (int r = 0; r < n; ++r)
-      for (size_t i = 0; i < count; ++i) storeValue(t, want.data(), r * count + i, payload(t, r, i));
-    for (size_t i = 0; i < count; ++i) storeValue(t, in.data(), i, payload(t, rank, i));
+      for (size_t i = 0; i < count; ++i)
+        storeValue(t, want.data(), r * count + i, payload(t, r, i));
+    for (size_t i = 0; i < count; ++i)
+      storeValue(t, in.data(), i, payload(t, rank, i));
     const void* src = in.data();
     if (rank == root && inPlace) {
       std::memcpy(out.data() + root * block, in.data(), block);
@@ -183,8 +189,10 @@ bool movement(Ctx* c, loomDataType_t t, size_t count, bool inPlace) {
   {
     Bytes in(block * n + 1), out(block + 1), want(block + 1);
     for (int r = 0; r < n; ++r)
-      for (size_t i = 0; i < count; ++i) storeValue(t, in.data(), r * count + i, payload(t, r, i));
-    for (size_t i = 0; i < count; ++i) storeValue(t, want.data(), i, payload(t, rank, i));
+      for (size_t i = 0; i < count; ++i)
+        storeValue(t, in.data(), r * count + i, payload(t, r, i));
+    for (size_t i = 0; i < count; ++i)
+      storeValue(t, want.data(), i, payload(t, rank, i));
     const void* src = rank == root ? in.data() : nullptr;
     uint8_t* dst = rank == root && inPlace ? in.data() + root * block : out.data();
     std::string w = where("scatter", t, -1, count, inPlace, rank, root);
@@ -204,7 +212,8 @@ std::vector<std::string> runSweep(loomComm_t comm, const SweepOptions& options) 
   loomCommCount(comm, &c.nranks);
   std::vector<loomDataType_t> types = options.types;
   if (types.empty())
-    for (int t = 0; t < loomNumTypes; ++t) types.push_back(static_cast<loomDataType_t>(t));
+    for (int t = 0; t < loomNumTypes; ++t)
+      types.push_back(static_cast<loomDataType_t>(t));
   for (loomDataType_t t : types)
     for (size_t count : options.counts)
       for (bool inPlace : {false, true}) {
@@ -225,8 +234,10 @@ std::vector<std::string> runPointToPoint(loomComm_t comm) {
   for (size_t count : {size_t{0}, size_t{1}, size_t{1000}, size_t{50000}}) {
     // Ring exchange: everyone sends right and receives from the left, in one group.
     std::vector<int32_t> out(count), in(count, -1);
-    for (size_t i = 0; i < count; ++i) out[i] = static_cast<int32_t>(rank * 100000 + i);
-    std::string w = "ring exchange count " + std::to_string(count) + " rank " + std::to_string(rank);
+    for (size_t i = 0; i < count; ++i)
+      out[i] = static_cast<int32_t>(rank * 100000 + i);
+    std::string w =
+        "ring exchange count " + std::to_string(count) + " rank " + std::to_string(rank);
     loomGroupStart();
     loomSend(out.data(), count, loomInt32, (rank + 1) % n, comm, nullptr);
     loomRecv(in.data(), count, loomInt32, (rank + n - 1) % n, comm, nullptr);
@@ -240,7 +251,8 @@ std::vector<std::string> runPointToPoint(loomComm_t comm) {
     std::vector<std::vector<int64_t>> send(n, std::vector<int64_t>(count)),
         recv(n, std::vector<int64_t>(count, -1));
     for (int p = 0; p < n; ++p)
-      for (size_t i = 0; i < count; ++i) send[p][i] = rank * 1000003 + p * 1009 + i;
+      for (size_t i = 0; i < count; ++i)
+        send[p][i] = rank * 1000003 + p * 1009 + i;
     w = "all-pairs exchange count " + std::to_string(count) + " rank " + std::to_string(rank);
     loomGroupStart();
     for (int p = 0; p < n; ++p) {

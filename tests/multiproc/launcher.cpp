@@ -24,7 +24,8 @@ std::string readAll(int fd) {
   std::string out;
   char buf[4096];
   ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  while ((n = read(fd, buf, sizeof(buf))) > 0)
+    out.append(buf, static_cast<size_t>(n));
   return out;
 }
 
@@ -60,20 +61,25 @@ LaunchResult launchRanks(const std::string& program, const std::vector<std::stri
       const char* eq = std::strchr(*e, '=');
       if (eq) env[std::string(*e, eq - *e)] = eq + 1;
     }
-    for (const auto& [k, v] : extraEnv) env[k] = v;
+    for (const auto& [k, v] : extraEnv)
+      env[k] = v;
     if (r < static_cast<int>(perRankEnv.size()))
-      for (const auto& [k, v] : perRankEnv[r]) env[k] = v;
+      for (const auto& [k, v] : perRankEnv[r])
+        env[k] = v;
     env["LOOM_UNIQUE_ID"] = idHex;
     env["LOOM_RANK"] = std::to_string(r);
     env["LOOM_WORLD_SIZE"] = std::to_string(nranks);
     std::vector<std::string> envStrings;
-    for (const auto& [k, v] : env) envStrings.push_back(k + "=" + v);
+    for (const auto& [k, v] : env)
+      envStrings.push_back(k + "=" + v);
     std::vector<char*> envp, argv;
-    for (std::string& s : envStrings) envp.push_back(s.data());
+    for (std::string& s : envStrings)
+      envp.push_back(s.data());
     envp.push_back(nullptr);
     std::vector<std::string> argStrings = {program};
     argStrings.insert(argStrings.end(), args.begin(), args.end());
-    for (std::string& s : argStrings) argv.push_back(s.data());
+    for (std::string& s : argStrings)
+      argv.push_back(s.data());
     argv.push_back(nullptr);
     // Output goes to an unlinked temporary file (no pipe to fill up and block the child).
     FILE* tmp = tmpfile();
@@ -86,14 +92,17 @@ LaunchResult launchRanks(const std::string& program, const std::vector<std::stri
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
     posix_spawnattr_setpgroup(&attr, 0);
     pid_t pid;
-    if (posix_spawn(&pid, program.c_str(), &fa, &attr, argv.data(), envp.data()) == 0) pids[r] = pid;
-    else result.ranks[r].output = "posix_spawn failed for " + program;
+    if (posix_spawn(&pid, program.c_str(), &fa, &attr, argv.data(), envp.data()) == 0)
+      pids[r] = pid;
+    else
+      result.ranks[r].output = "posix_spawn failed for " + program;
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     outs[r] = tmp;
   }
   int left = 0;
-  for (pid_t p : pids) left += p > 0;
+  for (pid_t p : pids)
+    left += p > 0;
   const auto deadline = t0 + std::chrono::milliseconds(deadlineMs);
   while (left > 0) {
     bool any = false;

@@ -18,8 +18,8 @@ std::string paramName(const testing::TestParamInfo<Param>& info) {
 }
 
 std::map<std::string, std::string> envFor(const char* transport) {
-  return {{"LOOM_TRANSPORT", transport}, {"LOOM_TIMEOUT_MS", "60000"},
-          {"LOOM_SLICE_BYTES", "4096"}};
+  return {
+      {"LOOM_TRANSPORT", transport}, {"LOOM_TIMEOUT_MS", "60000"}, {"LOOM_SLICE_BYTES", "4096"}};
 }
 
 // LOOMTEST_VERBOSE=1 prints every rank's output (to read the error messages).
@@ -39,7 +39,8 @@ void expectAllExitedCleanly(const LaunchResult& res) {
 int loomSegmentsInDevShm() {
   int n = 0;
   if (DIR* d = opendir("/dev/shm")) {
-    while (dirent* e = readdir(d)) n += std::string(e->d_name).find("loom") != std::string::npos;
+    while (dirent* e = readdir(d))
+      n += std::string(e->d_name).find("loom") != std::string::npos;
     closedir(d);
   }
   return n;
@@ -49,9 +50,8 @@ class MultiProcessTest : public testing::TestWithParam<Param> {};
 
 TEST_P(MultiProcessTest, EveryCollectiveTypeAndOpIsExact) {
   const Param p = GetParam();
-  LaunchResult res =
-      launchRanks(siblingBinary("loom_test_worker"), {"sweep"}, p.nranks, envFor(p.transport),
-                  240000);
+  LaunchResult res = launchRanks(siblingBinary("loom_test_worker"), {"sweep"}, p.nranks,
+                                 envFor(p.transport), 240000);
   expectAllExitedCleanly(res);
   EXPECT_EQ(loomSegmentsInDevShm(), 0);
 }
@@ -59,9 +59,8 @@ TEST_P(MultiProcessTest, EveryCollectiveTypeAndOpIsExact) {
 INSTANTIATE_TEST_SUITE_P(Processes, MultiProcessTest,
                          testing::Values(Param{"auto", 1}, Param{"shm", 2}, Param{"shm", 3},
                                          Param{"shm", 4}, Param{"shm", 5}, Param{"shm", 8},
-                                         Param{"socket", 2}, Param{"socket", 3},
-                                         Param{"socket", 4}, Param{"socket", 5},
-                                         Param{"socket", 8}),
+                                         Param{"socket", 2}, Param{"socket", 3}, Param{"socket", 4},
+                                         Param{"socket", 5}, Param{"socket", 8}),
                          paramName);
 
 class PeerDeathTest : public testing::TestWithParam<const char*> {};
@@ -71,8 +70,8 @@ class PeerDeathTest : public testing::TestWithParam<const char*> {};
 TEST_P(PeerDeathTest, KilledRankMakesTheOthersFailWithinTheTimeout) {
   auto env = envFor(GetParam());
   env["LOOM_TIMEOUT_MS"] = "10000";
-  LaunchResult res = launchRanks(siblingBinary("loom_test_worker"), {"die", "2", "5"}, 4, env,
-                                 60000);
+  LaunchResult res =
+      launchRanks(siblingBinary("loom_test_worker"), {"die", "2", "5"}, 4, env, 60000);
   maybePrint(res);
   EXPECT_FALSE(res.timedOut);
   EXPECT_EQ(res.ranks[2].signal, SIGKILL);
@@ -87,8 +86,8 @@ TEST_P(PeerDeathTest, KilledRankMakesTheOthersFailWithinTheTimeout) {
 TEST_P(PeerDeathTest, RankThatExitsWithoutDestroyMakesTheOthersFail) {
   auto env = envFor(GetParam());
   env["LOOM_TIMEOUT_MS"] = "10000";
-  LaunchResult res = launchRanks(siblingBinary("loom_test_worker"), {"exit", "0", "3"}, 3, env,
-                                 60000);
+  LaunchResult res =
+      launchRanks(siblingBinary("loom_test_worker"), {"exit", "0", "3"}, 3, env, 60000);
   maybePrint(res);
   EXPECT_FALSE(res.timedOut);
   EXPECT_EQ(res.ranks[0].exitCode, 0);

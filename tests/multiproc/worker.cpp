@@ -23,7 +23,8 @@ int sweep(loomComm_t comm) {
   std::vector<std::string> f = loom::test::runSweep(comm, loom::test::SweepOptions{});
   std::vector<std::string> p = loom::test::runPointToPoint(comm);
   f.insert(f.end(), p.begin(), p.end());
-  for (const std::string& s : f) std::fprintf(stderr, "FAIL %s\n", s.c_str());
+  for (const std::string& s : f)
+    std::fprintf(stderr, "FAIL %s\n", s.c_str());
   return f.empty() ? 0 : 1;
 }
 
@@ -38,8 +39,8 @@ int victimRun(loomComm_t comm, int victim, int before, bool kill) {
       _exit(0);
     }
     auto t0 = std::chrono::steady_clock::now();
-    loomResult_t r = loomAllReduce(buf.data(), buf.data(), buf.size(), loomFloat32, loomSum, comm,
-                                   nullptr);
+    loomResult_t r =
+        loomAllReduce(buf.data(), buf.data(), buf.size(), loomFloat32, loomSum, comm, nullptr);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (r != loomSuccess) {
       std::printf("rank %d: allreduce %d failed after %.3f s: %s: %s\n", rank, i, s,
@@ -47,8 +48,8 @@ int victimRun(loomComm_t comm, int victim, int before, bool kill) {
       loomResult_t async = loomSuccess;
       loomCommGetAsyncError(comm, &async);
       // The error is sticky: the next call fails at once with the same code.
-      loomResult_t again = loomAllReduce(buf.data(), buf.data(), 1, loomFloat32, loomSum, comm,
-                                         nullptr);
+      loomResult_t again =
+          loomAllReduce(buf.data(), buf.data(), 1, loomFloat32, loomSum, comm, nullptr);
       std::printf("rank %d: async error %d, next call %d\n", rank, async, again);
       loomCommAbort(comm);
       return (async == r && again == r) ? 0 : 4;
@@ -57,7 +58,8 @@ int victimRun(loomComm_t comm, int victim, int before, bool kill) {
       std::printf("rank %d: no error after the victim died\n", rank);
       return 3;
     }
-    for (float& x : buf) x = 1.0f;
+    for (float& x : buf)
+      x = 1.0f;
   }
 }
 

@@ -168,7 +168,8 @@ Status LoopbackConnection::checkPeerClosed() {
 }
 
 Status LoopbackConnection::fail(Status error) {
-  LOOM_LOG(kWarn, kNet) << error.toString();
+  // INFO, not WARN: the runtime reports the failure once, with the operation it broke.
+  LOOM_LOG(kInfo, kNet) << error.toString();
   error_ = std::move(error);
   return error_;
 }

@@ -85,7 +85,8 @@ Status SocketConnection::usable() const {
 
 Status SocketConnection::fail(Status error) {
   if (!error_.isOk()) return error_;
-  LOOM_LOG(kWarn, kNet) << error.toString();
+  // INFO, not WARN: the runtime reports the failure once, with the operation it broke.
+  LOOM_LOG(kInfo, kNet) << error.toString();
   error_ = std::move(error);
   if (fd_.valid()) ::shutdown(fd_.get(), SHUT_RDWR);  // the peer notices at once
   return error_;

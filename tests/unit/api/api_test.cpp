@@ -47,8 +47,7 @@ TEST_F(ApiTest, NullBufferWithCountIsInvalidArgument) {
 }
 
 TEST_F(ApiTest, NullBuffersWithZeroCountAreFine) {
-  EXPECT_EQ(loomAllReduce(nullptr, nullptr, 0, loomFloat32, loomSum, comm_, nullptr),
-            loomSuccess);
+  EXPECT_EQ(loomAllReduce(nullptr, nullptr, 0, loomFloat32, loomSum, comm_, nullptr), loomSuccess);
   EXPECT_EQ(loomAllGather(nullptr, nullptr, 0, loomInt8, comm_, nullptr), loomSuccess);
 }
 
@@ -58,12 +57,12 @@ TEST_F(ApiTest, CountOverflowIsInvalidArgument) {
 }
 
 TEST_F(ApiTest, UnknownDatatypeOrOpIsInvalidArgument) {
-  expectError(loomAllReduce(buf_, out_, 4, static_cast<loomDataType_t>(42), loomSum, comm_,
-                            nullptr),
-              loomInvalidArgument, "datatype 42");
-  expectError(loomAllReduce(buf_, out_, 4, loomFloat32, static_cast<loomRedOp_t>(17), comm_,
-                            nullptr),
-              loomInvalidArgument, "op 17");
+  expectError(
+      loomAllReduce(buf_, out_, 4, static_cast<loomDataType_t>(42), loomSum, comm_, nullptr),
+      loomInvalidArgument, "datatype 42");
+  expectError(
+      loomAllReduce(buf_, out_, 4, loomFloat32, static_cast<loomRedOp_t>(17), comm_, nullptr),
+      loomInvalidArgument, "op 17");
 }
 
 TEST_F(ApiTest, RootOrPeerOutOfRangeIsInvalidArgument) {
@@ -82,8 +81,8 @@ TEST_F(ApiTest, OverlappingBuffersThatAreNotInPlaceAreInvalidArgument) {
 
 TEST_F(ApiTest, StreamWithoutGpuPathIsInvalidUsage) {
   int fake;
-  expectError(loomAllReduce(buf_, out_, 4, loomFloat32, loomSum, comm_, &fake),
-              loomInvalidUsage, "stream");
+  expectError(loomAllReduce(buf_, out_, 4, loomFloat32, loomSum, comm_, &fake), loomInvalidUsage,
+              "stream");
 }
 
 TEST_F(ApiTest, PreMulSumOpIsBoundToItsDatatype) {

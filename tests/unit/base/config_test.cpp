@@ -7,21 +7,24 @@
 namespace loom {
 namespace {
 
-MapEnvironment env(std::map<std::string, std::string> vars) { return MapEnvironment(std::move(vars)); }
+MapEnvironment env(std::map<std::string, std::string> vars) {
+  return MapEnvironment(std::move(vars));
+}
 
 TEST(ConfigTest, DefaultsComeFromTheTable) {
   Result<Config> c = Config::fromEnvironment(env({}));
   ASSERT_TRUE(c.isOk()) << c.status().toString();
-  for (const ConfigVar& v : configTable()) EXPECT_EQ(*c->valueOf(v.name), v.defaultValue) << v.name;
+  for (const ConfigVar& v : configTable())
+    EXPECT_EQ(*c->valueOf(v.name), v.defaultValue) << v.name;
 }
 
 TEST(ConfigTest, ParsesEveryType) {
   Result<Config> c = Config::fromEnvironment(MapEnvironment(
-      {{"LOOM_TIMEOUT_MS", "1500"}, {"LOOM_TRANSPORT", "socket"}, {"LOOM_CHECK", "yes"}}));
+      {{"LOOM_TIMEOUT_MS", "1500"}, {"LOOM_TRANSPORT", "socket"}, {"LOOM_SHM_DISABLE", "yes"}}));
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   EXPECT_EQ(c->timeoutMs, 1500);
   EXPECT_EQ(c->transport, "socket");
-  EXPECT_TRUE(c->check);
+  EXPECT_TRUE(c->shmDisable);
 }
 
 TEST(ConfigTest, BadValueNamesTheVariable) {
@@ -29,9 +32,9 @@ TEST(ConfigTest, BadValueNamesTheVariable) {
   ASSERT_FALSE(c.isOk());
   EXPECT_EQ(c.status().code(), Code::kInvalidArgument);
   EXPECT_NE(c.status().message().find("LOOM_TIMEOUT_MS"), std::string::npos);
-  Result<Config> d = Config::fromEnvironment(env({{"LOOM_CHECK", "maybe"}}));
+  Result<Config> d = Config::fromEnvironment(env({{"LOOM_SHM_DISABLE", "maybe"}}));
   ASSERT_FALSE(d.isOk());
-  EXPECT_NE(d.status().message().find("LOOM_CHECK"), std::string::npos);
+  EXPECT_NE(d.status().message().find("LOOM_SHM_DISABLE"), std::string::npos);
 }
 
 TEST(ConfigTest, RejectsOutOfRangeValues) {

@@ -24,7 +24,8 @@ TEST(DoorbellTest, NoLostWakeups) {
       ref.ring();
       // Ping-pong: the consumer has nothing to do until the next value, so it keeps going to
       // sleep, which is the interleaving that could lose a wakeup.
-      while (acked.load(std::memory_order_acquire) < i) std::this_thread::yield();
+      while (acked.load(std::memory_order_acquire) < i)
+        std::this_thread::yield();
     }
   });
   int seen = 0;
@@ -51,7 +52,8 @@ TEST(DoorbellTest, RingWithoutSleeperIsFree) {
   Result<std::shared_ptr<Doorbell>> bell = Doorbell::create();
   ASSERT_TRUE(bell.isOk());
   DoorbellRef ref = DoorbellRef::local(*bell);
-  for (int i = 0; i < 1000; ++i) ref.ring();
+  for (int i = 0; i < 1000; ++i)
+    ref.ring();
   EXPECT_EQ((*bell)->state()->rings.load(), 0u);
 }
 

@@ -19,18 +19,30 @@ using kernels::KernelTable;
 // Reference semantics, element by element, in double (exact for every type's float widening).
 double load(DataType t, const uint8_t* p) {
   switch (t) {
-    case DataType::kInt8: return *reinterpret_cast<const int8_t*>(p);
-    case DataType::kUint8: return *p;
-    case DataType::kInt32: return *reinterpret_cast<const int32_t*>(p);
-    case DataType::kUint32: return *reinterpret_cast<const uint32_t*>(p);
-    case DataType::kInt64: return static_cast<double>(*reinterpret_cast<const int64_t*>(p));
-    case DataType::kUint64: return static_cast<double>(*reinterpret_cast<const uint64_t*>(p));
-    case DataType::kFloat16: return half::fp16ToFloat(*reinterpret_cast<const uint16_t*>(p));
-    case DataType::kFloat32: return *reinterpret_cast<const float*>(p);
-    case DataType::kFloat64: return *reinterpret_cast<const double*>(p);
-    case DataType::kBfloat16: return half::bf16ToFloat(*reinterpret_cast<const uint16_t*>(p));
-    case DataType::kFloat8e4m3: return half::e4m3ToFloat(*p);
-    case DataType::kFloat8e5m2: return half::e5m2ToFloat(*p);
+    case DataType::kInt8:
+      return *reinterpret_cast<const int8_t*>(p);
+    case DataType::kUint8:
+      return *p;
+    case DataType::kInt32:
+      return *reinterpret_cast<const int32_t*>(p);
+    case DataType::kUint32:
+      return *reinterpret_cast<const uint32_t*>(p);
+    case DataType::kInt64:
+      return static_cast<double>(*reinterpret_cast<const int64_t*>(p));
+    case DataType::kUint64:
+      return static_cast<double>(*reinterpret_cast<const uint64_t*>(p));
+    case DataType::kFloat16:
+      return half::fp16ToFloat(*reinterpret_cast<const uint16_t*>(p));
+    case DataType::kFloat32:
+      return *reinterpret_cast<const float*>(p);
+    case DataType::kFloat64:
+      return *reinterpret_cast<const double*>(p);
+    case DataType::kBfloat16:
+      return half::bf16ToFloat(*reinterpret_cast<const uint16_t*>(p));
+    case DataType::kFloat8e4m3:
+      return half::e4m3ToFloat(*p);
+    case DataType::kFloat8e5m2:
+      return half::e5m2ToFloat(*p);
   }
   return 0;
 }
@@ -43,28 +55,56 @@ void fillSmall(DataType t, uint8_t* p, size_t n, std::mt19937* rng, bool forProd
     int v = d(*rng);
     uint8_t* e = p + i * es;
     switch (t) {
-      case DataType::kInt8: *reinterpret_cast<int8_t*>(e) = static_cast<int8_t>(v - (forProd ? 0 : 1)); break;
-      case DataType::kUint8: *e = static_cast<uint8_t>(v); break;
-      case DataType::kInt32: *reinterpret_cast<int32_t*>(e) = v - (forProd ? 0 : 1); break;
-      case DataType::kUint32: *reinterpret_cast<uint32_t*>(e) = static_cast<uint32_t>(v); break;
-      case DataType::kInt64: *reinterpret_cast<int64_t*>(e) = v - (forProd ? 0 : 1); break;
-      case DataType::kUint64: *reinterpret_cast<uint64_t*>(e) = static_cast<uint64_t>(v); break;
-      case DataType::kFloat16: *reinterpret_cast<uint16_t*>(e) = half::floatToFp16(static_cast<float>(v) - 1.5f); break;
-      case DataType::kFloat32: *reinterpret_cast<float*>(e) = static_cast<float>(v) - 1.5f; break;
-      case DataType::kFloat64: *reinterpret_cast<double*>(e) = v - 1.5; break;
-      case DataType::kBfloat16: *reinterpret_cast<uint16_t*>(e) = half::floatToBf16(static_cast<float>(v) - 1.5f); break;
-      case DataType::kFloat8e4m3: *e = half::floatToE4m3(static_cast<float>(v) - 1.5f); break;
-      case DataType::kFloat8e5m2: *e = half::floatToE5m2(static_cast<float>(v) - 1.5f); break;
+      case DataType::kInt8:
+        *reinterpret_cast<int8_t*>(e) = static_cast<int8_t>(v - (forProd ? 0 : 1));
+        break;
+      case DataType::kUint8:
+        *e = static_cast<uint8_t>(v);
+        break;
+      case DataType::kInt32:
+        *reinterpret_cast<int32_t*>(e) = v - (forProd ? 0 : 1);
+        break;
+      case DataType::kUint32:
+        *reinterpret_cast<uint32_t*>(e) = static_cast<uint32_t>(v);
+        break;
+      case DataType::kInt64:
+        *reinterpret_cast<int64_t*>(e) = v - (forProd ? 0 : 1);
+        break;
+      case DataType::kUint64:
+        *reinterpret_cast<uint64_t*>(e) = static_cast<uint64_t>(v);
+        break;
+      case DataType::kFloat16:
+        *reinterpret_cast<uint16_t*>(e) = half::floatToFp16(static_cast<float>(v) - 1.5f);
+        break;
+      case DataType::kFloat32:
+        *reinterpret_cast<float*>(e) = static_cast<float>(v) - 1.5f;
+        break;
+      case DataType::kFloat64:
+        *reinterpret_cast<double*>(e) = v - 1.5;
+        break;
+      case DataType::kBfloat16:
+        *reinterpret_cast<uint16_t*>(e) = half::floatToBf16(static_cast<float>(v) - 1.5f);
+        break;
+      case DataType::kFloat8e4m3:
+        *e = half::floatToE4m3(static_cast<float>(v) - 1.5f);
+        break;
+      case DataType::kFloat8e5m2:
+        *e = half::floatToE5m2(static_cast<float>(v) - 1.5f);
+        break;
     }
   }
 }
 
 double apply(int op, double a, double b) {
   switch (op) {
-    case 0: return a + b;
-    case 1: return a * b;
-    case 2: return a > b ? a : b;
-    default: return a < b ? a : b;
+    case 0:
+      return a + b;
+    case 1:
+      return a * b;
+    case 2:
+      return a > b ? a : b;
+    default:
+      return a < b ? a : b;
   }
 }
 

@@ -10,7 +10,9 @@
 namespace loom {
 namespace {
 
-std::string hexDigest(const Digest& d) { return toHex(d.data(), d.size()); }
+std::string hexDigest(const Digest& d) {
+  return toHex(d.data(), d.size());
+}
 
 TEST(Sha256Test, MatchesFipsVectors) {
   Sha256 empty;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the build into a temporary prefix and builds a user program against it three ways:
+# pkg-config, find_package(loom) with the shared library, and with the static library.
+# usage: install_test.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log"
+test -f "$tmp/prefix/include/loom/loom.h"
+test -f "$tmp/prefix/include/loom/loom.hpp"
+ls "$tmp"/prefix/lib*/libloom.so.0 > /dev/null
+ls "$tmp"/prefix/lib*/libloom.a > /dev/null
+
+# pkg-config
+export PKG_CONFIG_PATH=$(echo "$tmp"/prefix/lib*/pkgconfig)
+gcc -std=c11 -Wall -Werror "$src/tests/install/consumer/example.c" -o "$tmp/example_pc" \
+  $(pkg-config --cflags --libs loom) -lpthread -Wl,-rpath,"$(pkg-config --variable=libdir loom)"
+"$tmp/example_pc"
+
+# find_package(loom)
+cmake -S "$src/tests/install/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+  > "$tmp/consumer.log"
+cmake --build "$tmp/consumer" -j 2 > "$tmp/consumer-build.log"
+"$tmp/consumer/example_shared"
+"$tmp/consumer/example_static"
+
+# The shared library exports only the C ABI.
+bad=$(nm -D --defined-only "$tmp"/prefix/lib*/libloom.so.0 | awk '{print $3}' | grep -v '^loom' || true)
+if [ -n "$bad" ]; then
+  echo "libloom.so exports non-loom symbols:"; echo "$bad" | head; exit 1
+fi
+echo "install test ok"
