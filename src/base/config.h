@@ -36,6 +36,9 @@ namespace loom {
   X(transport, "LOOM_TRANSPORT", String, "auto",                                              \
     "Force one transport for all peers: auto, loopback, shm or socket")                       \
   X(shmDisable, "LOOM_SHM_DISABLE", Bool, "0", "Never use shared memory between processes")   \
+  X(shmCma, "LOOM_SHM_CMA", Bool, "0",                                                        \
+    "Copy large shm messages between processes once with process_vm_readv (CMA) instead of "  \
+    "through the shared FIFO (slower than the FIFO on the machines measured so far)")         \
   X(socketIfname, "LOOM_SOCKET_IFNAME", String, "",                                           \
     "Network interface (or prefix; ^ to exclude) for bootstrap and socket traffic")           \
   X(commId, "LOOM_COMM_ID", String, "",                                                       \

@@ -1,5 +1,6 @@
 #include "base/shm.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -28,14 +29,21 @@ SharedMemory::~SharedMemory() {
 }
 
 Result<SharedMemory> SharedMemory::create(const std::string& name, size_t bytes) {
-  UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC));
+  UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd.valid()) return systemErrorFromErrno("memfd_create(" + name + ")", errno);
   if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0)
     return systemErrorFromErrno("ftruncate shared memory to " + std::to_string(bytes), errno);
+  // Sealed against resizing: a peer holding the descriptor cannot shrink it under our mapping
+  // (which would turn our next access into SIGBUS).
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+    return systemErrorFromErrno("sealing shared memory", errno);
   return attach(std::move(fd), bytes);
 }
 
 Result<SharedMemory> SharedMemory::attach(UniqueFd fd, size_t bytes) {
+  int seals = ::fcntl(fd.get(), F_GET_SEALS);
+  if (seals < 0 || !(seals & F_SEAL_SHRINK))
+    return remoteError("shared memory from peer is not a memfd sealed against shrinking");
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return systemErrorFromErrno("fstat shared memory", errno);
   if (static_cast<size_t>(st.st_size) < bytes)

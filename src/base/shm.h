@@ -23,10 +23,11 @@ class SharedMemory {
   SharedMemory& operator=(const SharedMemory&) = delete;
   ~SharedMemory();
 
-  // Creates bytes of zeroed shared memory (name is only a debugging label).
+  // Creates bytes of zeroed shared memory (name is only a debugging label), sealed against
+  // shrinking or growing so that no holder of the descriptor can pull it from under a mapping.
   static Result<SharedMemory> create(const std::string& name, size_t bytes);
-  // Maps a descriptor received from a peer, checking its size first (a short file would
-  // SIGBUS on access).
+  // Maps a descriptor received from a peer, checking first that it is sealed against shrinking
+  // and large enough (a short or shrinkable file could SIGBUS on access).
   static Result<SharedMemory> attach(UniqueFd fd, size_t bytes);
 
   void* data() const { return data_; }

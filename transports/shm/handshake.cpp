@@ -38,7 +38,7 @@ bool macMatches(const uint8_t mac[32], const Digest& expected) {
 }
 
 Status sendEndpoint(int sock, const LocalEndpoint& local, const Digest* mac,
-                    const std::string& peer) {
+                    const std::string& peer, bool farewell = false) {
   EndpointMsg msg{};
   msg.magic = kMagic;
   if (mac) std::memcpy(msg.mac, mac->data(), sizeof(msg.mac));
@@ -48,6 +48,10 @@ Status sendEndpoint(int sock, const LocalEndpoint& local, const Digest* mac,
   msg.probeCookie = local.probeCookie;
   msg.directToken = local.directToken;
   msg.pid = static_cast<int32_t>(::getpid());
+  if (farewell) {
+    msg.flags = kEndpointFarewell;
+    return sendPacket(sock, &msg, sizeof(msg), {}, peer);
+  }
   return sendPacket(sock, &msg, sizeof(msg), {local.ringFd, local.bellEventFd, local.bellMemFd},
                     peer);
 }
@@ -108,6 +112,7 @@ Status Acceptor::progress() {
       inflight_.pop_back();
     }
   }
+  progressFarewells();
   return Status::ok();
 }
 
@@ -175,6 +180,9 @@ bool Acceptor::onEndpoint(Inbound* in) {
                          computeMac(identity_, "loom-shm-connect", in->hello, in->nonce))) {
     why = "it failed to prove the job secret (claimed rank " + std::to_string(in->hello.fromRank) +
           ")";
+  } else if (e.endpoint.flags & kEndpointFarewell) {
+    if (!fds.empty()) why = "sent descriptors with a farewell";
+    e.farewell = true;
   } else if (fds.size() != kEndpointFds) {
     why = "sent " + std::to_string(fds.size()) + " descriptors instead of 3";
   }
@@ -186,9 +194,11 @@ bool Acceptor::onEndpoint(Inbound* in) {
   }
   e.socket = std::move(in->socket);
   e.pid = in->pid;
-  e.ringFd = std::move(fds[0]);
-  e.bellEventFd = std::move(fds[1]);
-  e.bellMemFd = std::move(fds[2]);
+  if (!e.farewell) {
+    e.ringFd = std::move(fds[0]);
+    e.bellEventFd = std::move(fds[1]);
+    e.bellMemFd = std::move(fds[2]);
+  }
   parked_[{in->hello.fromRank, in->hello.lane}].push_back(std::move(e));
   return false;
 }
@@ -197,6 +207,8 @@ void Acceptor::addPollFds(std::vector<pollfd>* fds) const {
   fds->push_back(pollfd{listen_.get(), POLLIN, 0});
   for (const auto& in : inflight_)
     fds->push_back(pollfd{in->socket.get(), POLLIN, 0});
+  for (const auto& f : farewells_)
+    f->addPollFds(fds);
 }
 
 std::optional<Established> Acceptor::take(int peer, int lane) {
@@ -214,6 +226,24 @@ bool probeAndRecord(pid_t pid, uint64_t address, uint64_t cookie, const LocalEnd
   return true;
 }
 
+void Acceptor::addFarewell(std::unique_ptr<Connector> farewell) {
+  farewells_.push_back(std::move(farewell));
+}
+
+// Farewells are best effort: one that fails (the peer is gone, or closed too) is dropped.
+void Acceptor::progressFarewells() {
+  for (size_t i = 0; i < farewells_.size();) {
+    std::optional<Established> unused;
+    Status s = farewells_[i]->progress(LocalEndpoint(), &unused);
+    if (s.isOk() && !farewells_[i]->finished()) {
+      ++i;
+      continue;
+    }
+    farewells_[i] = std::move(farewells_.back());
+    farewells_.pop_back();
+  }
+}
+
 void Acceptor::abandon(int peer, int lane) {
   abandoned_.insert({peer, lane});
   parked_.erase({peer, lane});  // closing their sockets tells those connectors
@@ -225,11 +255,13 @@ Status sendWelcome(int socket, const LocalEndpoint& local, const std::string& pe
 
 // ---- Connector ----------------------------------------------------------------------------
 
-Connector::Connector(const Identity& identity, int peer, int lane, std::string address)
+Connector::Connector(const Identity& identity, int peer, int lane, std::string address,
+                     bool farewell)
     : identity_(identity),
       peer_(peer),
       lane_(lane),
       address_(std::move(address)),
+      farewell_(farewell),
       deadline_(Deadline::afterMs(identity.timeoutMs)) {}
 
 Connector::~Connector() = default;
@@ -299,6 +331,12 @@ Status Connector::onChallenge(const LocalEndpoint& local) {
       !macMatches(challenge.mac, computeMac(identity_, "loom-shm-accept", hello_, challenge.nonce)))
     return remoteError("the process listening as " + peerName() +
                        " failed to prove the job secret; not sharing memory with it");
+  if (farewell_) {
+    Digest mac = computeMac(identity_, "loom-shm-connect", hello_, challenge.nonce);
+    LOOM_RETURN_IF_ERROR(sendEndpoint(socket_.get(), local, &mac, peerName(), true));
+    state_ = State::kDone;
+    return Status::ok();
+  }
   LOOM_ASSIGN_OR_RETURN(pid_, peerPid(socket_.get()));
   // Before our ring is handed over, so the peer's first large send sees the result.
   readsCma_ = probeAndRecord(pid_, challenge.probeAddress, challenge.probeCookie, local);

@@ -7,6 +7,10 @@
 //   C -> A  Endpoint   {HMAC(secret, "loom-shm-connect" | Hello | nonceA), ring geometry,
 //                       C's CMA probe, direct token} + fds: C's ring, doorbell eventfd and page
 //   A -> C  Endpoint   {A's side, no MAC} + fds
+// A connector whose Connection is closed before the handshake finished sends a *farewell*
+// instead: the same exchange, its Endpoint flagged kEndpointFarewell and without descriptors,
+// so the accepter's Connection fails with "closed" instead of waiting for a timeout. (The
+// reverse case, A closed first, is answered with kMagicClosed in place of a Challenge.)
 // Both sides prove the secret before any memory is shared; the distinct labels stop a reply
 // being reflected, the fresh nonces stop replays. Each side probes whether it can read the
 // other's memory with process_vm_readv (an 8-byte cookie at a published address) and records
@@ -43,6 +47,7 @@ inline constexpr uint64_t kMagic = 0x314d48534d4f4f4cull;        // "LOOMSHM1"
 inline constexpr uint64_t kMagicClosed = 0x584d48534d4f4f4cull;  // "LOOMSHMX": A closed first
 inline constexpr uint32_t kProtocolVersion = 1;
 inline constexpr int kMaxLanes = 4096;
+inline constexpr uint32_t kEndpointFarewell = 1;
 
 struct Identity {
   int rank = 0;
@@ -79,7 +84,7 @@ struct EndpointMsg {
   uint64_t probeCookie;   // ...and should find equal to this
   uint64_t directToken;   // same process only: the consumer's DirectTable
   int32_t pid;            // informational; the kernel's SO_PEERCRED value is used
-  uint32_t reserved;
+  uint32_t flags;         // kEndpointFarewell
 };
 
 // What this side offers: its receive ring and doorbell.
@@ -101,8 +106,11 @@ struct Established {
   pid_t pid = 0;  // SO_PEERCRED
   EndpointMsg endpoint{};
   bool readsCma = false;  // connector: its probe of the accepter succeeded (flag already set)
+  bool farewell = false;  // accepter: the connector closed before the handshake finished
   UniqueFd ringFd, bellEventFd, bellMemFd;
 };
+
+class Connector;
 
 // The listening side of one Transport: accepts connections, authenticates them and holds the
 // authenticated ones until the Connection for (peer, lane) takes them.
@@ -124,6 +132,8 @@ class Acceptor {
   // Connection for the same (peer, lane) is created.
   void abandon(int peer, int lane);
   void reopen(int peer, int lane) { abandoned_.erase({peer, lane}); }
+  // A connector closed before it was established: progress() delivers its farewell.
+  void addFarewell(std::unique_ptr<Connector> farewell);
 
  private:
   struct Inbound;
@@ -132,6 +142,7 @@ class Acceptor {
   bool step(Inbound* in);
   bool onHello(Inbound* in);
   bool onEndpoint(Inbound* in);
+  void progressFarewells();
 
   Identity identity_;
   uint64_t probeCookie_ = 0;  // connectors probe CMA by reading it
@@ -139,6 +150,7 @@ class Acceptor {
   std::vector<std::unique_ptr<Inbound>> inflight_;
   std::map<std::pair<int, int>, std::deque<Established>> parked_;
   std::set<std::pair<int, int>> abandoned_;
+  std::vector<std::unique_ptr<Connector>> farewells_;
 };
 
 // Probes CMA access to the peer described by `e` if `local` offers it; on success sets the
@@ -151,11 +163,14 @@ Status sendWelcome(int socket, const LocalEndpoint& local, const std::string& pe
 // The connecting side of one connection.
 class Connector {
  public:
-  Connector(const Identity& identity, int peer, int lane, std::string address);
+  // A farewell connector only tells the accepter that this side closed (see above).
+  Connector(const Identity& identity, int peer, int lane, std::string address,
+            bool farewell = false);
   ~Connector();
 
   // Drives the handshake; sets *done once the peer's endpoint has arrived.
   Status progress(const LocalEndpoint& local, std::optional<Established>* done);
+  bool finished() const { return state_ == State::kDone; }
   void addPollFds(std::vector<pollfd>* fds) const;
 
  private:
@@ -170,6 +185,7 @@ class Connector {
   int peer_;
   int lane_;
   std::string address_;
+  bool farewell_;
   Deadline deadline_;
   State state_ = State::kConnect;
   UniqueFd socket_;

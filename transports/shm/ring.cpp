@@ -16,8 +16,6 @@ bool isPowerOfTwo(uint32_t v) {
   return v != 0 && (v & (v - 1)) == 0;
 }
 
-constexpr unsigned kRequiredSeals = F_SEAL_SHRINK;
-
 }  // namespace
 
 Status RingGeometry::validate(bool fromPeer) const {
@@ -34,15 +32,9 @@ Status RingGeometry::validate(bool fromPeer) const {
 
 Result<Ring> Ring::create(RingGeometry geometry) {
   LOOM_RETURN_IF_ERROR(geometry.validate(false));
-  size_t bytes = geometry.mappingBytes();
-  UniqueFd fd(::memfd_create("loom-shm-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (!fd.valid()) return systemErrorFromErrno("memfd_create(loom-shm-ring)", errno);
-  if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0)
-    return systemErrorFromErrno("ftruncate shm ring to " + std::to_string(bytes), errno);
-  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
-    return systemErrorFromErrno("seal shm ring memfd", errno);
   Ring ring;
-  LOOM_ASSIGN_OR_RETURN(ring.memory_, SharedMemory::attach(std::move(fd), bytes));
+  LOOM_ASSIGN_OR_RETURN(ring.memory_,
+                        SharedMemory::create("loom-shm-ring", geometry.mappingBytes()));
   ring.geometry_ = geometry;
   new (ring.memory_.data()) RingControl{};
   return ring;
@@ -50,10 +42,7 @@ Result<Ring> Ring::create(RingGeometry geometry) {
 
 Result<Ring> Ring::attach(UniqueFd fd, RingGeometry geometry) {
   LOOM_RETURN_IF_ERROR(geometry.validate(true));
-  int seals = ::fcntl(fd.get(), F_GET_SEALS);
-  if (seals < 0 || (static_cast<unsigned>(seals) & kRequiredSeals) != kRequiredSeals)
-    return remoteError("peer's ring descriptor is not a memfd sealed against shrinking");
-  Ring ring;
+  Ring ring;  // SharedMemory::attach checks the descriptor is sealed against shrinking
   LOOM_ASSIGN_OR_RETURN(ring.memory_, SharedMemory::attach(std::move(fd), geometry.mappingBytes()));
   ring.memory_.closeFd();
   ring.geometry_ = geometry;

@@ -33,7 +33,7 @@ Status ShmConnection::init() {
   consumer_ = RingConsumer(&rxRing_);
   ownBellRef_ = DoorbellRef::local(setup_.ownBell);
   LOOM_RETURN_IF_ERROR(secureRandom(&probeCookie_, sizeof(probeCookie_)));
-  if (o.singleCopy) {
+  if (o.directCopy) {
     rxDirect_ = std::make_shared<DirectTable>(o.geometry.slotCount);
     LOOM_ASSIGN_OR_RETURN(directToken_, registerDirectTable(rxDirect_));
   }
@@ -63,7 +63,7 @@ LocalEndpoint ShmConnection::localEndpoint() const {
   e.probeAddress = reinterpret_cast<uintptr_t>(&probeCookie_);
   e.probeCookie = probeCookie_;
   e.directToken = directToken_;
-  e.offerCma = setup_.options.singleCopy;
+  e.offerCma = setup_.options.cma;
   e.control = rxRing_.control();
   return e;
 }
@@ -111,11 +111,16 @@ Status ShmConnection::progressOnce() {
 
 Status ShmConnection::progressHandshake() {
   std::optional<Established> done;
+  // Either role drives the Transport's hub too, so that accepting and farewells progress even
+  // if the runtime polls only its connections.
+  LOOM_RETURN_IF_ERROR(setup_.acceptor->progress());
   if (setup_.role == Role::kConnector) {
     LOOM_RETURN_IF_ERROR(connector_->progress(localEndpoint(), &done));
   } else {
-    LOOM_RETURN_IF_ERROR(setup_.acceptor->progress());
     done = setup_.acceptor->take(setup_.peer, setup_.lane);
+    if (done && done->farewell)
+      return remoteError(peerName() + " closed its end of the shared-memory connection before " +
+                         "it was established");
   }
   if (done) return establish(std::move(*done));
   if (nowNs() > handshakeDeadlineNs_)
@@ -135,7 +140,7 @@ Status ShmConnection::establish(Established e) {
   socket_ = std::move(e.socket);
   producer_ = RingProducer(&txRing_);
   sameProcess_ = peerPid_ == ::getpid();
-  if (setup_.options.singleCopy && sameProcess_)
+  if (setup_.options.directCopy && sameProcess_)
     txDirect_ = findDirectTable(e.endpoint.directToken);
   LocalEndpoint local = localEndpoint();
   if (setup_.role == Role::kConnector) {
@@ -157,7 +162,7 @@ Status ShmConnection::establish(Established e) {
 }
 
 bool ShmConnection::sendsWithCmaForTesting() const {
-  return ready_ && txRing_.mapped() && !sameProcess_ && setup_.options.singleCopy &&
+  return ready_ && txRing_.mapped() && !sameProcess_ && setup_.options.cma &&
          txRing_.control()->consumerReadsCma.load(std::memory_order_acquire) == 1;
 }
 
@@ -209,7 +214,8 @@ Status ShmConnection::checkSocket() {
 Status ShmConnection::fail(Status status) {
   if (error_.isOk()) {
     error_ = std::move(status);
-    LOOM_LOG(kWarn, kShm) << "rank " << setup_.identity.rank << ": " << error_.toString();
+    // INFO, not WARN: the runtime reports the failure once, with the operation it broke.
+    LOOM_LOG(kInfo, kShm) << "rank " << setup_.identity.rank << ": " << error_.toString();
     // Tell the peer at once rather than letting it wait for a timeout.
     if (socket_.valid()) ::shutdown(socket_.get(), SHUT_RDWR);
   }
@@ -262,8 +268,12 @@ Status ShmConnection::close(Deadline deadline) {
 }
 
 void ShmConnection::teardown() {
-  if (!ready_ && setup_.role == Role::kAccepter && setup_.acceptor)
+  // Closed before the handshake finished: make sure the peer hears of it (handshake.h).
+  if (!ready_ && setup_.acceptor && setup_.role == Role::kAccepter)
     setup_.acceptor->abandon(setup_.peer, setup_.lane);
+  if (!ready_ && setup_.acceptor && setup_.role == Role::kConnector)
+    setup_.acceptor->addFarewell(std::make_unique<Connector>(
+        setup_.identity, setup_.peer, setup_.lane, setup_.peerAddress, /*farewell=*/true));
   if (directToken_ != 0) unregisterDirectTable(directToken_);
   directToken_ = 0;
   sends_.clear();

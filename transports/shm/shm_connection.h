@@ -35,7 +35,8 @@ class ShmConnection final : public Connection {
     int lane = 0;
     Role role = Role::kConnector;
     std::string peerAddress;
-    std::shared_ptr<Acceptor> acceptor;  // kAccepter only
+    // The Transport's handshake hub: accepts for kAccepter, delivers a kConnector's farewell.
+    std::shared_ptr<Acceptor> acceptor;
   };
   static Result<std::unique_ptr<ShmConnection>> create(Setup setup);
   ~ShmConnection() override;

@@ -14,8 +14,9 @@ namespace loom::transport::shm {
 
 ShmConnection::Mode ShmConnection::chooseMode(const SendOp& op) const {
   const ShmOptions& o = setup_.options;
-  if (!o.singleCopy || op.bytes < o.singleCopyMinBytes) return Mode::kData;
-  if (sameProcess_) return txDirect_ ? Mode::kDirect : Mode::kData;
+  if (sameProcess_)
+    return txDirect_ && o.directCopy && op.bytes >= o.directMinBytes ? Mode::kDirect : Mode::kData;
+  if (!o.cma || op.bytes < o.cmaMinBytes) return Mode::kData;
   return txRing_.control()->consumerReadsCma.load(std::memory_order_relaxed) == 1 ? Mode::kCma
                                                                                   : Mode::kData;
 }

@@ -1,23 +1,24 @@
 // shm_bench: latency and bandwidth of the shm transport between two ranks (not a test).
 //
-//   shm_bench [--threads] [--fifo] [--bidir] [--slot-bytes N] [--slots N] [--min-single N]
-//             [--chunk N] [--window N] [--reps N] [--no-pin] [--sizes a,b,c]
+//   shm_bench [--threads] [--fifo | --cma] [--bidir] [--slot-bytes N] [--slots N] [--min-single N]
+//             [--chunk N] [--window N] [--reps N] [--no-pin] [--rt] [--sizes a,b,c]
 //
 // Ranks are two processes (default; rank 1 is fork()ed) or two threads, pinned to CPUs 0 and
 // 1 unless --no-pin. Reports the one-way latency of an 8-byte ping-pong (half the round trip;
 // best and median of 200 batches of 1000) and, for each size, the streaming bandwidth with
-// `window` messages in flight (best and median of `reps` (15) runs of ~128 MiB; buffers are reused, as
-// in osu_bw), per direction; --bidir streams both ways at once, as a collective does.
-// Only batches/runs in which both ranks kept >= 97% of their core count (the machine is
-// shared); the report says how many did. Drivers spin (no sleeping), as a blocking collective's
-// driver does.
+// `window` messages in flight (best and median of `reps` (15) runs of ~128 MiB; buffers are reused,
+// as in osu_bw), per direction; --bidir streams both ways at once, as a collective does. Only
+// batches/runs in which both ranks kept >= 97% of their core count (the machine is shared); the
+// report says how many did. Drivers spin (no sleeping), as a blocking collective's driver does.
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,12 +36,22 @@ namespace {
 struct Args {
   bool threads = false;
   bool pin = true;
-  bool bidir = false;  // both ranks stream to each other at once (a collective's pattern)
+  bool bidir = false;
+  // Each sample runs under SCHED_FIFO, with 100 ms pauses between samples: on a shared
+  // machine this measures the transport rather than the neighbours, while the kernel's RT
+  // throttling and the pauses leave them the CPUs most of the time.
+  bool rt = false;  // both ranks stream to each other at once (a collective's pattern)
   int window = 8;
   int reps = 15;  // stream runs per size
   ShmOptions options;
   std::vector<size_t> sizes = {8192, 65536, 131072, 262144, 1 << 20, 4 << 20, 64 << 20};
 };
+
+void setRealtime(bool on) {
+  sched_param p{};
+  p.sched_priority = on ? 1 : 0;
+  pthread_setschedparam(pthread_self(), on ? SCHED_FIFO : SCHED_OTHER, &p);
+}
 
 void pin(int cpu) {
   cpu_set_t set;
@@ -178,6 +189,7 @@ Result<std::pair<double, double>> stream(int rank, Connection* c, size_t bytes, 
 Status runRank(int rank, Transport& t, const std::string& peerAddress, const Args& args,
                std::string* report) {
   if (args.pin) pin(rank);
+  if (args.rt) setRealtime(true);
   LOOM_ASSIGN_OR_RETURN(std::unique_ptr<Connection> c, t.connect(1 - rank, 0, peerAddress));
   LOOM_RETURN_IF_ERROR(t.progress());
   LOOM_ASSIGN_OR_RETURN(auto rtts, pingPong(rank, c.get(), 8, 200, 1000));
@@ -195,6 +207,7 @@ Status runRank(int rank, Transport& t, const std::string& peerAddress, const Arg
     for (int rep = 0; rep < args.reps; ++rep) {
       LOOM_ASSIGN_OR_RETURN(auto run, stream(rank, c.get(), bytes, args.window, count, args.bidir));
       runs.push_back(run);
+      if (args.rt) ::usleep(100000);
     }
     Stats bw = summarize(runs, true);
     std::snprintf(line, sizeof(line),
@@ -213,6 +226,47 @@ Result<std::unique_ptr<Transport>> makeTransport(int rank, uint64_t hash, const 
   ctx->config = config;
   LOOM_ASSIGN_OR_RETURN(ctx->doorbell, Doorbell::create());
   return createShmTransport(*ctx, args.options);
+}
+
+// The hardware floor for the ping-pong: two processes bouncing one cache line each way with
+// plain atomics (no transport), under the same pinning and scheduling.
+void measureFloor(const Args& args) {
+  constexpr int kBatches = 200, kPerBatch = 1000;
+  auto* line = static_cast<std::atomic<uint64_t>*>(
+      ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  std::atomic<uint64_t>* ping = &line[0];
+  std::atomic<uint64_t>* pong = &line[16];  // another cache line
+  uint64_t total = uint64_t{kBatches + 1} * kPerBatch;
+  pid_t child = ::fork();
+  if (child == 0) {
+    if (args.pin) pin(1);
+    if (args.rt) setRealtime(true);
+    for (uint64_t i = 1; i <= total; ++i) {
+      while (ping->load(std::memory_order_acquire) != i) {
+      }
+      pong->store(i, std::memory_order_release);
+    }
+    ::_exit(0);
+  }
+  if (args.pin) pin(0);
+  if (args.rt) setRealtime(true);
+  std::vector<std::pair<double, double>> rtts;
+  for (uint64_t b = 0, i = 0; b <= kBatches; ++b) {
+    CpuShare cpu;
+    int64_t start = nowNs();
+    for (int k = 0; k < kPerBatch; ++k) {
+      ping->store(++i, std::memory_order_release);
+      while (pong->load(std::memory_order_acquire) != i) {
+      }
+    }
+    if (b > 0) rtts.push_back({(nowNs() - start) / 1e3 / kPerBatch, cpu.share()});
+  }
+  ::waitpid(child, nullptr, 0);
+  if (args.rt) setRealtime(false);
+  ::munmap(line, 4096);
+  Stats floor = summarize(rtts, false);
+  std::printf("%-8s %10s  one-way %6.3f us best, %6.3f us median  (raw cache line, no transport)\n",
+              "floor", "8 B", floor.best / 2, floor.median / 2);
 }
 
 int runProcesses(const Args& args) {
@@ -281,37 +335,54 @@ int main(int argc, char** argv) {
   Args args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto next = [&] { return i + 1 < argc ? argv[++i] : "0"; };
-    if (a == "--threads")
-      args.threads = true;
-    else if (a == "--fifo")
-      args.options.singleCopy = false;
-    else if (a == "--no-pin")
-      args.pin = false;
-    else if (a == "--bidir")
-      args.bidir = true;
-    else if (a == "--slot-bytes")
-      args.options.geometry.slotBytes = std::atoi(next());
-    else if (a == "--slots")
-      args.options.geometry.slotCount = std::atoi(next());
-    else if (a == "--min-single")
-      args.options.singleCopyMinBytes = std::strtoull(next(), nullptr, 10);
-    else if (a == "--chunk")
-      args.options.copyChunkBytes = std::strtoull(next(), nullptr, 10);
-    else if (a == "--window")
-      args.window = std::atoi(next());
-    else if (a == "--sizes")
-      args.sizes = parseSizes(next());
-    else {
-      std::fprintf(stderr, "unknown argument %s (see the header of shm_bench.cpp)\n", a.c_str());
-      return 2;
+    const char* value = i + 1 < argc ? argv[i + 1] : "0";
+    bool takesValue = true;
+    if (a == "--slot-bytes") {
+      args.options.geometry.slotBytes = static_cast<uint32_t>(std::atoi(value));
+    } else if (a == "--slots") {
+      args.options.geometry.slotCount = static_cast<uint32_t>(std::atoi(value));
+    } else if (a == "--min-single") {
+      args.options.directMinBytes = args.options.cmaMinBytes = std::strtoull(value, nullptr, 10);
+    } else if (a == "--chunk") {
+      args.options.copyChunkBytes = std::strtoull(value, nullptr, 10);
+    } else if (a == "--window") {
+      args.window = std::atoi(value);
+    } else if (a == "--reps") {
+      args.reps = std::max(1, std::atoi(value));
+    } else if (a == "--sizes") {
+      args.sizes = parseSizes(value);
+    } else {
+      takesValue = false;
+      if (a == "--threads") {
+        args.threads = true;
+      } else if (a == "--fifo") {
+        args.options.directCopy = args.options.cma = false;
+      } else if (a == "--cma") {
+        args.options.cma = true;
+      } else if (a == "--no-pin") {
+        args.pin = false;
+      } else if (a == "--bidir") {
+        args.bidir = true;
+      } else if (a == "--rt") {
+        args.rt = true;
+      } else {
+        std::fprintf(stderr, "unknown argument %s (see the header of shm_bench.cpp)\n", a.c_str());
+        return 2;
+      }
     }
+    if (takesValue) ++i;
   }
   std::printf("# shm_bench: %s, %s, ring %u x %u B, single copy from %llu B, window %d%s%s\n",
               args.threads ? "threads" : "processes",
-              args.options.singleCopy ? (args.threads ? "direct copy" : "CMA") : "FIFO only",
+              args.threads ? (args.options.directCopy ? "direct copy" : "FIFO only")
+                           : (args.options.cma ? "CMA" : "FIFO only"),
               args.options.geometry.slotCount, args.options.geometry.slotBytes,
-              static_cast<unsigned long long>(args.options.singleCopyMinBytes), args.window,
-              args.pin ? ", pinned" : "", args.bidir ? ", bidirectional" : "");
+              static_cast<unsigned long long>(args.threads ? args.options.directMinBytes
+                                                           : args.options.cmaMinBytes),
+              args.window, args.pin ? ", pinned" : "", args.bidir ? ", bidirectional" : "");
+  if (args.rt) std::printf("# samples under SCHED_FIFO with pauses (--rt)\n");
+  std::fflush(stdout);
+  measureFloor(args);
+  std::fflush(stdout);
   return args.threads ? runThreads(args) : runProcesses(args);
 }

@@ -54,7 +54,7 @@ struct LocalPair {
 void expectCorruptionDetected(const std::function<void(SlotHeader*)>& corrupt,
                               bool singleCopy = false) {
   ShmOptions options;
-  options.singleCopy = singleCopy;
+  options.directCopy = singleCopy;
   LocalPair p;
   ASSERT_OK(p.make(options));
   ASSERT_OK(p.connectBoth());
@@ -114,7 +114,7 @@ TEST(ShmHardeningTest, ForgedDirectCopySlotOnALaterLapIsRemoteError) {
   ASSERT_OK(p.make(ShmOptions()));
   ASSERT_OK(p.connectBoth());
   uint32_t slots = ShmOptions().geometry.slotCount;
-  size_t big = ShmOptions().singleCopyMinBytes;
+  size_t big = ShmOptions().directMinBytes;
   std::vector<uint8_t> out(big, 1), in(big);
   for (uint32_t i = 0; i < slots; ++i) {  // one direct send per slot index
     ASSERT_OK(p.ca->postSend(out.data(), big, 0));

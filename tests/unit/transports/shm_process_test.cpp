@@ -71,7 +71,7 @@ class ShmKillTest : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
 TEST_P(ShmKillTest, KilledPeerIsRemoteErrorWithinDeadline) {
   auto [singleCopy, sleeping] = GetParam();
   ShmOptions options;
-  options.singleCopy = singleCopy;
+  options.cma = singleCopy;
   constexpr size_t kBytes = 4 << 20;
   ParentChild pc;
   ASSERT_TRUE(pc.start(options, [&](RankEnv& env) -> int {
@@ -149,7 +149,9 @@ Status exchangeLarge(RankEnv& env, Connection* c) {
 
 TEST(ShmCmaTest, ForbiddenCmaFallsBackToTheFifoInThatDirection) {
   ParentChild pc;
-  ASSERT_TRUE(pc.start(ShmOptions(), [](RankEnv& env) -> int {
+  ShmOptions options;
+  options.cma = true;
+  ASSERT_TRUE(pc.start(options, [](RankEnv& env) -> int {
                   if (!forbidCma()) return kSkipExitCode;
                   auto c = env.connect(0);
                   if (!c.isOk()) return 4;

@@ -22,11 +22,21 @@ namespace {
     if (!(cond)) return internalError(std::string(msg) + " [" #cond "]"); \
   } while (0)
 
-// Message sizes that cover zero bytes, odd sizes, one slot exactly, the single-copy
-// threshold on both sides, and messages several times larger than the ring (512 KiB).
+// Message sizes that cover zero bytes, odd sizes, one slot exactly, both single-copy
+// thresholds (4 KiB direct, 64 KiB CMA) on both sides, and messages several times larger than
+// the ring (512 KiB).
 std::vector<size_t> mixedSizes() {
-  return {0,     1,      7,      8,      31,      32, 33, 4095,   65535,   65536,
-          65537, 100000, 524288, 524289, 2100001, 0,  3,  131072, 1 << 20, 5 * 1000 * 1000 + 1};
+  return {0,       1,
+          7,       8,
+          31,      32,
+          33,      4095,
+          4096,    4097,
+          65535,   65536,
+          65537,   100000,
+          524288,  524289,
+          2100001, 0,
+          3,       131072,
+          1 << 20, 5 * 1000 * 1000 + 1};
 }
 
 class ShmPairTest : public ::testing::TestWithParam<std::tuple<Mode, bool>> {
@@ -34,7 +44,7 @@ class ShmPairTest : public ::testing::TestWithParam<std::tuple<Mode, bool>> {
   PairOptions pair() const {
     PairOptions p;
     p.mode = std::get<0>(GetParam());
-    p.shm.singleCopy = std::get<1>(GetParam());
+    p.shm.directCopy = p.shm.cma = std::get<1>(GetParam());
     return p;
   }
 };
@@ -78,7 +88,7 @@ TEST_P(ShmPairTest, MessagesOfEverySizeArriveInOrder) {
     LOOM_RETURN_IF_ERROR(sendAll(env, c, sizes, 100, &bufs));
     LOOM_RETURN_IF_ERROR(env.waitIdle(c));
     CHECK_OR_RETURN(c->sendsCompleted() == sizes.size(), "send count");
-    bool single = env.options.singleCopy;
+    bool single = env.options.cma;
     ShmConnection* s = env.shm(c);
     if (env.mode == Mode::kProcesses)
       CHECK_OR_RETURN(s->sendsWithCmaForTesting() == single, "CMA use");
@@ -288,6 +298,40 @@ TEST_P(ShmPairTest, BothRanksClosingWithSendsInFlightEndPromptly) {
     return Status::ok();
   };
   EXPECT_OK(runPair(pair(), body, body));
+}
+
+// A rank that connects and closes at once, before any progress, must not leave its peer
+// waiting for the timeout: the peer's receive fails with "closed" (both rank orders, so both
+// the accepter's "closed" reply and the connector's farewell are exercised).
+TEST_P(ShmPairTest, ClosedBeforeConnectingFailsThePeersReceivePromptly) {
+  for (int closer : {0, 1}) {
+    RankBody closes = [&](RankEnv& env) -> Status {
+      LOOM_ASSIGN_OR_RETURN(Connection * c, env.connect(0));
+      LOOM_RETURN_IF_ERROR(c->close(Deadline::afterMs(kTestTimeoutMs)));
+      LOOM_RETURN_IF_ERROR(env.sync());
+      // Keep the transport alive and progressing while the peer finds out.
+      env.waitFor([] { return false; }, 3000).ignoreError();
+      return env.sync();
+    };
+    RankBody waits = [&](RankEnv& env) -> Status {
+      LOOM_RETURN_IF_ERROR(env.sync());
+      LOOM_ASSIGN_OR_RETURN(Connection * c, env.connect(0));
+      uint32_t in = 0;
+      LOOM_RETURN_IF_ERROR(c->postRecv(&in, 4, 1));
+      int64_t start = nowNs();
+      Status s = env.waitIdle(c, 10000);
+      double ms = (nowNs() - start) / 1e6;
+      LOOM_RETURN_IF_ERROR(env.sync());
+      CHECK_OR_RETURN(s.code() == Code::kRemoteError, "expected RemoteError, got " + s.toString());
+      CHECK_OR_RETURN(
+          s.message().find("rank " + std::to_string(1 - env.rank)) != std::string::npos &&
+              s.message().find("closed") != std::string::npos,
+          s.message());
+      CHECK_OR_RETURN(ms < 2000, "noticed after " + std::to_string(ms) + " ms");
+      return Status::ok();
+    };
+    EXPECT_OK(closer == 0 ? runPair(pair(), closes, waits) : runPair(pair(), waits, closes));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, ShmPairTest,
