@@ -5,6 +5,7 @@
 #include "base/host.h"
 #include "base/log.h"
 #include "base/wire.h"
+#include "runtime/testing.h"
 
 namespace loom::runtime {
 
@@ -76,9 +77,11 @@ Result<std::unique_ptr<Engine>> Engine::create(Params params) {
   } else {
     wanted = {cfg.transport};
   }
+  const TransportDecorator decorate = transportDecoratorForTesting();
   for (const std::string& name : wanted) {
     LOOM_ASSIGN_OR_RETURN(std::unique_ptr<transport::Transport> t,
                           transport::createTransport(name, e->context_));
+    if (decorate) t = decorate(std::move(t), e->context_);
     e->local_.addresses.emplace_back(name, t->localAddress());
     e->transports_.emplace(name, std::move(t));
   }

@@ -134,9 +134,39 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   return Status::ok();
 }
 
+namespace {
+
+// Receives of one unit run concurrently with its other operations, so a receive buffer that
+// overlaps any other operation's buffer would be corrupted mid-transfer (sends may share
+// buffers: sending one buffer to several peers is fine).
+Status checkP2pOverlap(const std::vector<OpDesc>& ops) {
+  auto range = [](const OpDesc& op) {
+    const auto* p =
+        static_cast<const std::byte*>(op.collective == Collective::kSend ? op.sendbuf : op.recvbuf);
+    return std::make_pair(p, p + op.count * dataTypeSize(op.dtype));
+  };
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].collective != Collective::kRecv || ops[i].count == 0) continue;
+    auto [lo, hi] = range(ops[i]);
+    for (size_t j = 0; j < ops.size(); ++j) {
+      if (j == i || ops[j].count == 0) continue;
+      auto [olo, ohi] = range(ops[j]);
+      if (lo < ohi && olo < hi)
+        return invalidArgument(
+            "receive from rank " + std::to_string(ops[i].peer) + " overlaps the buffer of the " +
+            (ops[j].collective == Collective::kSend ? "send to" : "receive from") + " rank " +
+            std::to_string(ops[j].peer) + " in the same group; use distinct buffers");
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
 Status Communicator::prepareP2p(PreparedUnit* out) {
   // Send/Recv move bytes: each operation becomes a byte-count program on the p2p lane, so one
   // group may mix datatypes. Operations with this rank itself pair up locally, in order.
+  LOOM_RETURN_IF_ERROR(checkP2pOverlap(out->unit.ops));
   std::vector<const OpDesc*> selfSends, selfRecvs;
   std::vector<Program> programs;
   std::string label;

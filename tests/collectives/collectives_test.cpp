@@ -128,6 +128,23 @@ TEST(GroupTest, OneThreadDrivesEveryRankThroughAGroup) {
   destroyAll(comms);
 }
 
+TEST(GroupTest, ReceiveOverlappingAnotherBufferOfTheGroupIsInvalidArgument) {
+  std::vector<loomComm_t> comms = initAll({"loopback", 2});
+  ASSERT_FALSE(comms.empty());
+  onEveryRank(2, [&](int r) {
+    std::vector<std::string> f;
+    std::vector<int32_t> buf(100000, r);
+    loomGroupStart();
+    loomSend(buf.data(), buf.size(), loomInt32, 1 - r, comms[r], nullptr);
+    loomRecv(buf.data() + 10, buf.size() - 10, loomInt32, 1 - r, comms[r], nullptr);
+    if (loomGroupEnd() != loomInvalidArgument ||
+        std::string(loomGetLastError(nullptr)).find("overlaps") == std::string::npos)
+      f.push_back(std::string("expected an overlap error, got: ") + loomGetLastError(nullptr));
+    return f;
+  });
+  destroyAll(comms);
+}
+
 TEST(GroupTest, GroupEndWithoutStartIsInvalidUsage) {
   EXPECT_EQ(loomGroupEnd(), loomInvalidUsage);
   EXPECT_NE(std::string(loomGetLastError(nullptr)).find("loomGroupStart"), std::string::npos);
