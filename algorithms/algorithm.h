@@ -28,8 +28,8 @@ class Algorithm {
   virtual Status build(const CollectiveArgs& args, int rank, RankSchedule* out) const = 0;
 };
 
-// Every registered algorithm for a collective, in registration order.
-std::vector<const Algorithm*> algorithmsFor(Collective c);
+// Every registered algorithm for a collective, in registration order (built once).
+const std::vector<const Algorithm*>& algorithmsFor(Collective c);
 // nullptr when no algorithm of that name exists for c.
 const Algorithm* findAlgorithm(Collective c, std::string_view name);
 

@@ -189,7 +189,7 @@ const Algorithm* defaultAlgorithm(const CollectiveArgs& args, uint64_t bytes) {
     return findAlgorithm(Collective::kBroadcast,
                          bytes < kBroadcastChainFromBytes ? "binomial" : "chain");
   }
-  const std::vector<const Algorithm*> candidates = algorithmsFor(args.collective);
+  const std::vector<const Algorithm*>& candidates = algorithmsFor(args.collective);
   return candidates.empty() ? nullptr : candidates.front();
 }
 

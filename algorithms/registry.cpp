@@ -20,12 +20,14 @@ std::span<const Algorithm* const> allAlgorithms() {
 
 }  // namespace
 
-std::vector<const Algorithm*> algorithmsFor(Collective c) {
-  std::vector<const Algorithm*> found;
-  for (const Algorithm* algorithm : allAlgorithms()) {
-    if (algorithm->collective() == c) found.push_back(algorithm);
-  }
-  return found;
+const std::vector<const Algorithm*>& algorithmsFor(Collective c) {
+  static const auto* byCollective = [] {
+    auto* table = new std::vector<const Algorithm*>[kNumCollectives];
+    for (const Algorithm* algorithm : allAlgorithms())
+      table[static_cast<int>(algorithm->collective())].push_back(algorithm);
+    return table;
+  }();
+  return byCollective[static_cast<int>(c)];
 }
 
 const Algorithm* findAlgorithm(Collective c, std::string_view name) {

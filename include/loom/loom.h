@@ -224,7 +224,10 @@ LOOM_API loomResult_t loomBarrier(loomComm_t comm, loomStream_t stream);
 /* ---- groups ----
  * Between loomGroupStart and loomGroupEnd, operations are recorded, not run; the outermost
  * loomGroupEnd runs them all together (Send/Recv pairs progress concurrently, so a ring
- * exchange cannot deadlock; one thread may drive several communicators). Groups nest. */
+ * exchange cannot deadlock; one thread may drive several communicators). Groups nest.
+ * A Send whose buffer a Recv of the same group overwrites sends the contents the buffer had when
+ * the group started (loom snapshots it); two Recvs into overlapping memory are
+ * loomInvalidArgument. */
 LOOM_API loomResult_t loomGroupStart(void);
 LOOM_API loomResult_t loomGroupEnd(void);
 /* Like loomGroupEnd, but returns at once; *work completes when every operation has. */

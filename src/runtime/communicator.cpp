@@ -46,6 +46,9 @@ Result<std::unique_ptr<Communicator>> Communicator::create(Init init) {
     peers.push_back(std::move(p));
   }
   LOOM_RETURN_IF_ERROR(c->engine_->setPeers(std::move(peers)));
+  Engine* engine = c->engine_.get();
+  c->lanes_ = std::make_unique<LaneTable>(
+      [engine](int peer, int lane) { return engine->connection(peer, lane); });
   c->p2pSendSeq_.assign(c->nranks(), 0);
   c->p2pRecvSeq_.assign(c->nranks(), 0);
   return c;
@@ -149,7 +152,13 @@ void Communicator::finish(const PreparedUnit& pu, const Status& status) {
   }
 }
 
-void Communicator::enqueue(std::vector<std::deque<Unit>> streams, std::shared_ptr<WorkState> work) {
+LaneProvider Communicator::laneProvider() {
+  LaneTable* lanes = lanes_.get();
+  return [lanes](int peer, int lane, bool send) { return lanes->get(peer, lane, send); };
+}
+
+void Communicator::enqueue(std::vector<std::vector<Unit>> streams,
+                           std::shared_ptr<WorkState> work) {
   std::lock_guard<std::mutex> lock(queueMu_);
   queue_.push_back(Task{std::move(streams), std::move(work)});
   ++outstanding_;
@@ -177,7 +186,7 @@ void Communicator::workerLoop() {
     {
       std::lock_guard<std::mutex> engine(engineMu_);
       std::vector<Stream> streams;
-      for (std::deque<Unit>& units : task.streams) {
+      for (std::vector<Unit>& units : task.streams) {
         streams.emplace_back();
         streams.back().comm = this;
         streams.back().units = std::move(units);

@@ -31,6 +31,7 @@
 #include "bootstrap/store.h"
 #include "runtime/engine.h"
 #include "runtime/executor.h"
+#include "runtime/lanes.h"
 #include "runtime/op.h"
 #include "runtime/plan.h"
 #include "runtime/work.h"
@@ -48,7 +49,8 @@ struct PreparedUnit {
   Unit unit;
   std::unique_ptr<Execution> execution;
   Deadline deadline = Deadline::never();
-  bool trivial = false;  // completed during preparation (e.g. count 0)
+  bool trivial = false;                             // completed during preparation (e.g. count 0)
+  std::vector<std::unique_ptr<std::byte[]>> owned;  // snapshots of sends a receive overwrites
 };
 
 class Communicator {
@@ -99,7 +101,7 @@ class Communicator {
   std::mutex& engineMutex() { return engineMu_; }
   // Asynchronous path: queue streams of units for the worker, which drives them together;
   // work->complete() is called once they all ran.
-  void enqueue(std::vector<std::deque<Unit>> streams, std::shared_ptr<WorkState> work);
+  void enqueue(std::vector<std::vector<Unit>> streams, std::shared_ptr<WorkState> work);
   // True when no asynchronous work is queued or running (then the caller may run inline).
   bool idle();
 
@@ -108,7 +110,7 @@ class Communicator {
   Status prepareCollective(const OpDesc& op, PreparedUnit* out);
   Status prepareP2p(PreparedUnit* out);
   std::byte* scratch(size_t bytes);
-  std::string opLabel(const OpDesc& op, const std::string& algorithm) const;
+  LaneProvider laneProvider();
   void workerLoop();
 
   Init init_;
@@ -116,6 +118,7 @@ class Communicator {
   std::unique_ptr<bootstrap::Bootstrap> bootstrap_;
   algo::AlgoOverrides overrides_;
   PlanCache plans_;
+  std::unique_ptr<LaneTable> lanes_;
   std::unique_ptr<std::byte[]> scratch_;
   size_t scratchBytes_ = 0;
 
@@ -131,7 +134,7 @@ class Communicator {
   std::mutex engineMu_;
   // Worker (progress thread), started on first enqueue.
   struct Task {
-    std::vector<std::deque<Unit>> streams;
+    std::vector<std::vector<Unit>> streams;
     std::shared_ptr<WorkState> work;
   };
   std::mutex queueMu_;

@@ -19,9 +19,8 @@ struct Active {
 // Starts the next unit of a stream (preparing it); skips trivial ones. False when none left.
 bool startNext(Active* a) {
   Stream* s = a->stream;
-  while (!s->units.empty() && s->status.isOk()) {
-    Unit u = std::move(s->units.front());
-    s->units.pop_front();
+  while (s->next < s->units.size() && s->status.isOk()) {
+    Unit u = std::move(s->units[s->next++]);
     Status err = s->comm->asyncError();
     if (!err.isOk()) {
       s->status = err;
@@ -44,7 +43,7 @@ bool startNext(Active* a) {
 
 Status timeoutStatus(Communicator* comm, const PreparedUnit& u) {
   const Execution& e = *u.execution;
-  return timeoutError(e.params().label + " timed out after " +
+  return timeoutError(e.params().label.toString() + " timed out after " +
                       std::to_string(comm->config().timeoutMs) + " ms on rank " +
                       std::to_string(comm->rank()) + " of " + std::to_string(comm->nranks()) +
                       (comm->name().empty() ? "" : " (communicator " + comm->name() + ")") +
@@ -61,7 +60,7 @@ bool pass(std::vector<Active>* active) {
     bool moved = false;
     if (s.isOk()) s = a.unit->execution->progress(&moved);
     if (s.isOk() && comm->aborted())
-      s = abortedError(a.unit->execution->params().label + ": communicator aborted");
+      s = abortedError(a.unit->execution->params().label.toString() + ": communicator aborted");
     if (s.isOk() && !a.unit->execution->done() && a.unit->deadline.expired())
       s = timeoutStatus(comm, *a.unit);
     if (!s.isOk() || a.unit->execution->done()) {

@@ -13,7 +13,6 @@
 // The caller holds each communicator's engine mutex for the whole call.
 #pragma once
 
-#include <deque>
 #include <memory>
 #include <vector>
 
@@ -24,8 +23,9 @@ namespace loom::runtime {
 
 struct Stream {
   Communicator* comm = nullptr;
-  std::deque<Unit> units;  // not yet started, in order
-  Status status;           // first failure; later units are not run
+  std::vector<Unit> units;  // in order
+  size_t next = 0;          // the first unit not yet started
+  Status status;            // first failure; later units are not run
 };
 
 // Drives every stream until all its units ran or failed. Returns the first failure.

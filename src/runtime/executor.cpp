@@ -10,11 +10,17 @@ namespace loom::runtime {
 using algo::Step;
 using algo::StepKind;
 
-Execution::Execution(ExecParams params, std::vector<Program> programs,
-                     ConnectionProvider connections)
-    : params_(std::move(params)),
-      programs_(std::move(programs)),
-      connections_(std::move(connections)) {
+std::string OpLabel::toString() const {
+  if (nops > 1) return "group of " + std::to_string(nops) + " send/recv operations";
+  std::string s = std::string(algo::collectiveName(collective)) + " #" + std::to_string(seq) +
+                  " (" + std::to_string(count) + " x " + dataTypeName(dtype);
+  if (algo::isReduction(collective)) s += std::string(", ") + redOpName(op);
+  if (algorithm && *algorithm) s += std::string(", ") + algorithm;
+  return s + ")";
+}
+
+Execution::Execution(ExecParams params, std::vector<Program> programs, LaneProvider lanes)
+    : params_(std::move(params)), programs_(std::move(programs)), laneProvider_(std::move(lanes)) {
   state_.resize(programs_.size());
   firstUnposted_.assign(programs_.size(), 0);
   for (size_t p = 0; p < programs_.size(); ++p) {
@@ -32,16 +38,13 @@ std::byte* Execution::at(size_t p, const algo::Region& r, uint64_t elemOffset) c
 }
 
 Result<Execution::Lane*> Execution::laneFor(int peer, int lane, bool send) {
-  for (auto& l : lanes_)
-    if (l->peer == peer && l->lane == lane && l->send == send) return l.get();
-  LOOM_ASSIGN_OR_RETURN(transport::Connection * conn, connections_(peer, lane));
-  auto l = std::make_unique<Lane>();
-  l->conn = conn;
-  l->peer = peer;
-  l->lane = lane;
-  l->send = send;
-  lanes_.push_back(std::move(l));
-  return lanes_.back().get();
+  for (Lane* l : lanes_)
+    if (l->peer == peer && l->lane == lane && l->send == send) return l;
+  LOOM_ASSIGN_OR_RETURN(Lane * l, laneProvider_(peer, lane, send));
+  LOOM_CHECK(l->inflight.empty(), "a lane still has slices of an earlier execution in flight");
+  l->blockedThisPass = false;
+  lanes_.push_back(l);
+  return l;
 }
 
 bool Execution::dependenciesMet(size_t p, size_t i, uint32_t slice) const {
@@ -101,7 +104,7 @@ Status Execution::postSlice(size_t p, size_t i, Lane* lane) {
   const uint64_t lo = static_cast<uint64_t>(slice) * sp.sliceElems;
   const uint64_t n = std::min(sp.sliceElems, s.count() - std::min(s.count(), lo));
   const size_t bytes = n * params_.elemBytes;
-  Posted rec{static_cast<uint32_t>(p), static_cast<uint32_t>(i), slice, 0, -1, bytes == 0};
+  PostedSlice rec{static_cast<uint32_t>(p), static_cast<uint32_t>(i), slice, 0, -1, bytes == 0};
   if (s.kind == StepKind::kSend) {
     rec.ordinal = lane->conn->sendsPosted();
     LOOM_RETURN_IF_ERROR(lane->conn->postSend(n ? at(p, s.src, lo) : nullptr, bytes, prog.tag));
@@ -109,17 +112,11 @@ Status Execution::postSlice(size_t p, size_t i, Lane* lane) {
     rec.ordinal = lane->conn->recvsPosted();
     LOOM_RETURN_IF_ERROR(lane->conn->postRecv(n ? at(p, s.dst, lo) : nullptr, bytes, prog.tag));
   } else {  // kRecvReduce: land in a staging slot, combine on completion
-    if (!lane->staging) {
-      lane->staging.reset(new std::byte[params_.pipelineDepth * params_.sliceBytes]);
-      for (int k = params_.pipelineDepth - 1; k >= 0; --k)
-        lane->freeStaging.push_back(k);
-    }
+    lane->ensureStaging(params_.pipelineDepth, params_.sliceBytes);
     rec.staging = lane->freeStaging.back();
     lane->freeStaging.pop_back();
     rec.ordinal = lane->conn->recvsPosted();
-    LOOM_RETURN_IF_ERROR(lane->conn->postRecv(
-        lane->staging.get() + static_cast<size_t>(rec.staging) * params_.sliceBytes, bytes,
-        prog.tag));
+    LOOM_RETURN_IF_ERROR(lane->conn->postRecv(lane->stagingSlot(rec.staging), bytes, prog.tag));
   }
   lane->inflight.push_back(rec);
   ++state_[p][i].posted;
@@ -172,7 +169,7 @@ Status Execution::reapCompletions(Lane* lane, bool* progressed) {
   // before it, so a fence after it cannot deadlock against a rendezvous transport.
   while (!lane->inflight.empty() && (lane->inflight.front().ordinal < completed ||
                                      (lane->send && lane->inflight.front().empty))) {
-    Posted rec = lane->inflight.front();
+    PostedSlice rec = lane->inflight.front();
     lane->inflight.pop_front();
     const StepPlan& sp = programs_[rec.program].channel->steps[rec.step];
     const Step& s = sp.step;
@@ -183,8 +180,7 @@ Status Execution::reapCompletions(Lane* lane, bool* progressed) {
     } else {
       bytesRecv_ += n * params_.elemBytes;
       if (s.kind == StepKind::kRecvReduce) {
-        const std::byte* staged =
-            lane->staging.get() + static_cast<size_t>(rec.staging) * params_.sliceBytes;
+        const std::byte* staged = lane->stagingSlot(rec.staging);
         std::byte* dst = at(rec.program, s.dst, lo);
         if (n) reduce2(params_.dtype, params_.op, dst, at(rec.program, s.src, lo), staged, n);
         lane->freeStaging.push_back(rec.staging);
@@ -212,11 +208,11 @@ Status Execution::progress(bool* progressed) {
       seen = lanes_[j]->conn == lanes_[k]->conn;
     if (!seen) {
       Status s = lanes_[k]->conn->progress();
-      if (!s.isOk()) return s.withContext(params_.label);
+      if (!s.isOk()) return s.withContext(params_.label.toString());
     }
   }
-  for (auto& l : lanes_)
-    LOOM_RETURN_IF_ERROR(reapCompletions(l.get(), progressed));
+  for (Lane* l : lanes_)
+    LOOM_RETURN_IF_ERROR(reapCompletions(l, progressed));
   return Status::ok();
 }
 

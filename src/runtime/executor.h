@@ -9,8 +9,8 @@
 // combined into its destination when it completes.
 //
 // Ownership: the Execution borrows the Plan (kept alive by the shared_ptr it holds), the user
-// buffers and the scratch memory (the caller guarantees both outlive it), and the connections
-// (owned by the Engine, which outlives every Execution).
+// buffers and the scratch memory (the caller guarantees both outlive it), and its lanes (owned
+// by the communicator's LaneTable, which outlives every Execution; lanes.h).
 // Thread-safety: one thread at a time calls progress().
 #pragma once
 
@@ -24,6 +24,7 @@
 
 #include "base/dtype.h"
 #include "base/status.h"
+#include "runtime/lanes.h"
 #include "runtime/plan.h"
 #include "transports/transport.h"
 
@@ -37,6 +38,20 @@ struct Program {
   uint64_t tag = 0;  // carried by every message of this program (transport.h)
 };
 
+// What an execution is doing, for messages. Formatted only when a message is needed, so the
+// per-operation path builds no strings.
+struct OpLabel {
+  algo::Collective collective = algo::Collective::kAllReduce;
+  uint64_t seq = 0;
+  uint64_t count = 0;
+  DataType dtype = DataType::kFloat32;
+  RedOpKind op = RedOpKind::kSum;
+  const char* algorithm = "";  // an algorithm's static name
+  size_t nops = 1;             // > 1: a group of Send/Recv operations
+  // "allreduce #12 (1000 x float, sum, ring)".
+  std::string toString() const;
+};
+
 struct ExecParams {
   DataType dtype = DataType::kFloat32;
   RedOpKind op = RedOpKind::kSum;  // Avg divides by `divisor` where a step finalizes
@@ -44,14 +59,14 @@ struct ExecParams {
   size_t elemBytes = 4;
   int pipelineDepth = 8;
   size_t sliceBytes = 131072;
-  std::string label;  // "allreduce #12 (1000 x float32, ring)" for messages
+  OpLabel label;
 };
 
-using ConnectionProvider = std::function<Result<transport::Connection*>(int peer, int lane)>;
+using LaneProvider = std::function<Result<LaneState*>(int peer, int lane, bool send)>;
 
 class Execution {
  public:
-  Execution(ExecParams params, std::vector<Program> programs, ConnectionProvider connections);
+  Execution(ExecParams params, std::vector<Program> programs, LaneProvider lanes);
   ~Execution();
   Execution(const Execution&) = delete;
   Execution& operator=(const Execution&) = delete;
@@ -72,24 +87,7 @@ class Execution {
     uint32_t posted = 0;
     uint32_t completed = 0;
   };
-  struct Posted {
-    uint32_t program;
-    uint32_t step;
-    uint32_t slice;
-    uint64_t ordinal;
-    int staging;  // slot index for a receive-reduce, else -1
-    bool empty;   // a zero-byte message
-  };
-  struct Lane {  // one connection direction
-    transport::Connection* conn = nullptr;
-    int peer = 0;
-    int lane = 0;
-    bool send = false;
-    std::deque<Posted> inflight;
-    std::vector<int> freeStaging;
-    std::unique_ptr<std::byte[]> staging;  // pipelineDepth slots of sliceBytes, on demand
-    bool blockedThisPass = false;
-  };
+  using Lane = LaneState;
 
   Result<Lane*> laneFor(int peer, int lane, bool send);
   Status postReady(size_t p, bool* progressed);
@@ -103,10 +101,10 @@ class Execution {
 
   ExecParams params_;
   std::vector<Program> programs_;
-  ConnectionProvider connections_;
+  LaneProvider laneProvider_;
   std::vector<std::vector<StepState>> state_;
   std::vector<size_t> firstUnposted_;  // per program: steps before it are fully posted
-  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::vector<Lane*> lanes_;           // the lanes this execution has used so far
   size_t remainingSteps_ = 0;
   uint64_t bytesSent_ = 0;
   uint64_t bytesRecv_ = 0;

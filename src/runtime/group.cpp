@@ -26,13 +26,14 @@ bool isP2p(const OpDesc& op) {
   return op.collective == algo::Collective::kSend || op.collective == algo::Collective::kRecv;
 }
 
-// Per communicator: stream 0 = collectives in order, stream 1 = all Send/Recv as one unit.
-using Organised = std::map<Communicator*, std::vector<std::deque<Unit>>>;
+// Per communicator: its collectives in order on one stream, all its Send/Recv as one unit on
+// another (group.h).
+using Organised = std::map<Communicator*, std::vector<std::vector<Unit>>>;
 
 Organised organise(std::vector<Recorded> ops) {
   Organised plan;
   for (Recorded& r : ops) {
-    std::vector<std::deque<Unit>>& streams = plan[r.comm];
+    std::vector<std::vector<Unit>>& streams = plan[r.comm];
     if (streams.empty()) streams.resize(2);
     if (isP2p(r.op)) {
       if (streams[1].empty()) streams[1].emplace_back();
@@ -44,7 +45,7 @@ Organised organise(std::vector<Recorded> ops) {
   }
   for (auto& [comm, streams] : plan)
     streams.erase(std::remove_if(streams.begin(), streams.end(),
-                                 [](const std::deque<Unit>& s) { return s.empty(); }),
+                                 [](const std::vector<Unit>& s) { return s.empty(); }),
                   streams.end());
   return plan;
 }
@@ -65,12 +66,30 @@ Status runBlocking(Organised plan) {
     locks.emplace_back(comm->engineMutex());
   std::vector<Stream> all;
   for (auto& [comm, streams] : plan)
-    for (std::deque<Unit>& units : streams) {
+    for (std::vector<Unit>& units : streams) {
       all.emplace_back();
       all.back().comm = comm;
       all.back().units = std::move(units);
     }
   return drive(&all);
+}
+
+// One operation outside a group: the common case, without the group bookkeeping.
+Status runOne(Communicator* comm, const OpDesc& op) {
+  if (!comm->idle()) {
+    std::vector<std::vector<Unit>> streams(1);
+    streams[0].emplace_back();
+    streams[0][0].ops.push_back(op);
+    auto work = std::make_shared<WorkState>(1);
+    comm->enqueue(std::move(streams), work);
+    return work->wait(Deadline::never());
+  }
+  std::lock_guard<std::mutex> lock(comm->engineMutex());
+  std::vector<Stream> stream(1);
+  stream[0].comm = comm;
+  stream[0].units.emplace_back();
+  stream[0].units[0].ops.push_back(op);
+  return drive(&stream);
 }
 
 }  // namespace
@@ -85,7 +104,7 @@ Status submit(Communicator* comm, OpDesc op) {
     tGroup.ops.push_back({comm, op});
     return Status::ok();
   }
-  return runBlocking(organise({{comm, op}}));
+  return runOne(comm, op);
 }
 
 void groupStart() {
@@ -113,12 +132,8 @@ Result<std::shared_ptr<WorkState>> groupEndAsync() {
   tGroup.depth = 0;
   Organised plan = organise(std::move(tGroup.ops));
   tGroup.ops.clear();
+  // Zero parts (an empty group) is a work that is already complete.
   auto work = std::make_shared<WorkState>(static_cast<int>(plan.size()));
-  if (plan.empty()) {
-    auto done = std::make_shared<WorkState>(1);
-    done->complete(Status::ok());
-    return done;
-  }
   for (auto& [comm, streams] : plan)
     comm->enqueue(std::move(streams), work);
   return work;

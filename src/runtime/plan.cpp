@@ -104,16 +104,11 @@ Result<std::shared_ptr<const Plan>> buildPlan(const algo::Algorithm& algorithm,
 Result<std::shared_ptr<const Plan>> PlanCache::get(const algo::Algorithm& algorithm,
                                                    const algo::CollectiveArgs& args, int rank,
                                                    size_t elemBytes, size_t sliceBytes) {
-  Key key{std::string(algorithm.name()),
-          static_cast<int>(args.collective),
-          args.count,
-          args.nranks,
-          args.root,
-          args.peer,
-          args.inPlace,
-          args.nchannels,
-          elemBytes,
-          sliceBytes};
+  Key key{&algorithm,   static_cast<int>(args.collective),
+          args.count,   args.nranks,
+          args.root,    args.peer,
+          args.inPlace, args.nchannels,
+          elemBytes,    sliceBytes};
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = map_.find(key);

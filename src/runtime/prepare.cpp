@@ -1,7 +1,8 @@
 // Communicator::prepare: from an OpDesc to a ready Execution (algorithm, plan, buffers, tags).
+#include <algorithm>
 #include <cstring>
 
-#include "base/host.h"
+#include "base/hash.h"
 #include "base/reduce.h"
 #include "runtime/communicator.h"
 
@@ -39,8 +40,7 @@ bool isInPlace(const OpDesc& op, int rank, size_t elemBytes) {
 }
 
 uint64_t mix(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
-  uint64_t m[4] = {a, b, c, d};
-  return hash64(m, sizeof(m));
+  return hashCombine(hashCombine(hashCombine(mix64(a), b), c), d);
 }
 
 // Tags (transport.h): a mismatch between what peers run shows up as a tag mismatch on the
@@ -58,13 +58,20 @@ uint64_t p2pTag(uint64_t seq, uint64_t bytes) {
 
 }  // namespace
 
-std::string Communicator::opLabel(const OpDesc& op, const std::string& algorithm) const {
-  std::string s = std::string(algo::collectiveName(op.collective)) + " #" + std::to_string(op.seq) +
-                  " (" + std::to_string(op.count) + " x " + dataTypeName(op.dtype);
-  if (algo::isReduction(op.collective)) s += std::string(", ") + redOpName(op.op.kind);
-  if (!algorithm.empty()) s += ", " + algorithm;
-  return s + ")";
+namespace {
+
+OpLabel labelOf(const OpDesc& op, const char* algorithm) {
+  OpLabel l;
+  l.collective = op.collective;
+  l.seq = op.seq;
+  l.count = op.count;
+  l.dtype = op.dtype;
+  l.op = op.op.kind;
+  l.algorithm = algorithm;
+  return l;
 }
+
+}  // namespace
 
 Result<std::unique_ptr<PreparedUnit>> Communicator::prepare(Unit unit) {
   auto pu = std::make_unique<PreparedUnit>();
@@ -114,7 +121,7 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   params.elemBytes = elemBytes;
   params.pipelineDepth = static_cast<int>(config().pipelineDepth);
   params.sliceBytes = std::max<size_t>(elemBytes, config().sliceBytes / elemBytes * elemBytes);
-  params.label = opLabel(op, plan->algorithm);
+  params.label = labelOf(op, algorithm->name().data());
   std::vector<Program> programs;
   for (size_t c = 0; c < plan->channels.size(); ++c) {
     Program p;
@@ -127,36 +134,52 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
     p.tag = collectiveTag(op);
     programs.push_back(std::move(p));
   }
-  Engine* engine = engine_.get();
-  out->execution = std::make_unique<Execution>(
-      std::move(params), std::move(programs),
-      [engine](int peer, int lane) { return engine->connection(peer, lane); });
+  out->execution =
+      std::make_unique<Execution>(std::move(params), std::move(programs), laneProvider());
   return Status::ok();
 }
 
 namespace {
 
-// Receives of one unit run concurrently with its other operations, so a receive buffer that
-// overlaps any other operation's buffer would be corrupted mid-transfer (sends may share
-// buffers: sending one buffer to several peers is fine).
-Status checkP2pOverlap(const std::vector<OpDesc>& ops) {
-  auto range = [](const OpDesc& op) {
-    const auto* p =
-        static_cast<const std::byte*>(op.collective == Collective::kSend ? op.sendbuf : op.recvbuf);
-    return std::make_pair(p, p + op.count * dataTypeSize(op.dtype));
-  };
+std::pair<const std::byte*, const std::byte*> p2pRange(const OpDesc& op) {
+  const auto* p =
+      static_cast<const std::byte*>(op.collective == Collective::kSend ? op.sendbuf : op.recvbuf);
+  return {p, p + op.count * dataTypeSize(op.dtype)};
+}
+
+bool overlaps(const OpDesc& a, const OpDesc& b) {
+  if (a.count == 0 || b.count == 0) return false;
+  auto [lo, hi] = p2pRange(a);
+  auto [olo, ohi] = p2pRange(b);
+  return lo < ohi && olo < hi;
+}
+
+// Operations of one unit run concurrently. Two receives into overlapping memory have no
+// meaningful result, so they are rejected. A send whose buffer a receive of the same group
+// overwrites (nccl-tests' in-place sendrecv does this) sends the buffer's contents as they were
+// when the group started: such sends are snapshotted into memory the unit owns. Sends may share
+// buffers freely.
+Status resolveP2pOverlap(PreparedUnit* unit) {
+  std::vector<OpDesc>& ops = unit->unit.ops;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (ops[i].collective != Collective::kRecv || ops[i].count == 0) continue;
-    auto [lo, hi] = range(ops[i]);
-    for (size_t j = 0; j < ops.size(); ++j) {
-      if (j == i || ops[j].count == 0) continue;
-      auto [olo, ohi] = range(ops[j]);
-      if (lo < ohi && olo < hi)
-        return invalidArgument(
-            "receive from rank " + std::to_string(ops[i].peer) + " overlaps the buffer of the " +
-            (ops[j].collective == Collective::kSend ? "send to" : "receive from") + " rank " +
-            std::to_string(ops[j].peer) + " in the same group; use distinct buffers");
-    }
+    if (ops[i].collective != Collective::kRecv) continue;
+    for (size_t j = i + 1; j < ops.size(); ++j)
+      if (ops[j].collective == Collective::kRecv && overlaps(ops[i], ops[j]))
+        return invalidArgument("receive from rank " + std::to_string(ops[i].peer) +
+                               " overlaps the buffer of the receive from rank " +
+                               std::to_string(ops[j].peer) +
+                               " in the same group; use distinct buffers");
+  }
+  for (OpDesc& send : ops) {
+    if (send.collective != Collective::kSend) continue;
+    const bool clobbered = std::any_of(ops.begin(), ops.end(), [&](const OpDesc& op) {
+      return op.collective == Collective::kRecv && overlaps(op, send);
+    });
+    if (!clobbered) continue;
+    const size_t bytes = send.count * dataTypeSize(send.dtype);
+    unit->owned.emplace_back(new std::byte[bytes]);
+    std::memcpy(unit->owned.back().get(), send.sendbuf, bytes);
+    send.sendbuf = unit->owned.back().get();
   }
   return Status::ok();
 }
@@ -166,10 +189,10 @@ Status checkP2pOverlap(const std::vector<OpDesc>& ops) {
 Status Communicator::prepareP2p(PreparedUnit* out) {
   // Send/Recv move bytes: each operation becomes a byte-count program on the p2p lane, so one
   // group may mix datatypes. Operations with this rank itself pair up locally, in order.
-  LOOM_RETURN_IF_ERROR(checkP2pOverlap(out->unit.ops));
+  LOOM_RETURN_IF_ERROR(resolveP2pOverlap(out));
   std::vector<const OpDesc*> selfSends, selfRecvs;
   std::vector<Program> programs;
-  std::string label;
+  OpLabel label;
   for (const OpDesc& op : out->unit.ops) {
     const uint64_t bytes = op.count * dataTypeSize(op.dtype);
     const bool send = op.collective == Collective::kSend;
@@ -195,7 +218,7 @@ Status Communicator::prepareP2p(PreparedUnit* out) {
     p.lane = kP2pLane;
     p.tag = p2pTag(op.seq, bytes);
     programs.push_back(std::move(p));
-    if (label.empty()) label = opLabel(op, "");
+    if (programs.size() == 1) label = labelOf(op, "");
   }
   if (selfSends.size() != selfRecvs.size())
     return invalidUsage(std::to_string(selfSends.size()) + " send(s) to self but " +
@@ -218,13 +241,10 @@ Status Communicator::prepareP2p(PreparedUnit* out) {
   params.elemBytes = 1;
   params.pipelineDepth = static_cast<int>(config().pipelineDepth);
   params.sliceBytes = static_cast<size_t>(config().sliceBytes);
-  params.label = out->unit.ops.size() == 1
-                     ? label
-                     : "group of " + std::to_string(out->unit.ops.size()) + " send/recv operations";
-  Engine* engine = engine_.get();
-  out->execution = std::make_unique<Execution>(
-      std::move(params), std::move(programs),
-      [engine](int peer, int lane) { return engine->connection(peer, lane); });
+  params.label = label;
+  params.label.nops = out->unit.ops.size();
+  out->execution =
+      std::make_unique<Execution>(std::move(params), std::move(programs), laneProvider());
   return Status::ok();
 }
 

@@ -128,14 +128,51 @@ TEST(GroupTest, OneThreadDrivesEveryRankThroughAGroup) {
   destroyAll(comms);
 }
 
-TEST(GroupTest, ReceiveOverlappingAnotherBufferOfTheGroupIsInvalidArgument) {
+// nccl-tests' in-place sendrecv sends and receives one buffer in a group: the send carries the
+// buffer as it was when the group started, whatever the receive writes over it.
+TEST(GroupTest, SendOverwrittenByAReceiveOfTheGroupSendsTheOriginalContents) {
+  for (const char* transport : {"loopback", "shm", "socket"}) {
+    constexpr int n = 3;
+    std::vector<loomComm_t> comms = initAll({transport, n});
+    ASSERT_FALSE(comms.empty());
+    onEveryRank(n, [&](int r) {
+      std::vector<std::string> f;
+      const size_t count = 300000;  // several slices
+      const int to = (r + 1) % n, from = (r + n - 1) % n;
+      std::vector<int32_t> buf(count + 10), self(count);
+      for (size_t i = 0; i < buf.size(); ++i)
+        buf[i] = static_cast<int32_t>(r * 1000003 + i);
+      const std::vector<int32_t> before = buf;
+      loomGroupStart();
+      loomSend(buf.data(), count, loomInt32, to, comms[r], nullptr);
+      loomRecv(buf.data() + 10, count, loomInt32, from, comms[r], nullptr);  // shifted overlap
+      loomSend(buf.data() + 5, count, loomInt32, r, comms[r], nullptr);      // to self
+      loomRecv(self.data(), count, loomInt32, r, comms[r], nullptr);
+      if (loomGroupEnd() != loomSuccess) f.push_back(loomGetLastError(nullptr));
+      for (size_t i = 0; i < count && f.size() < 3; ++i) {
+        if (buf[10 + i] != static_cast<int32_t>(from * 1000003 + i))
+          f.push_back(std::string(transport) + ": received element " + std::to_string(i) + " is " +
+                      std::to_string(buf[10 + i]));
+        if (self[i] != before[5 + i])
+          f.push_back(std::string(transport) + ": self element " + std::to_string(i) + " is " +
+                      std::to_string(self[i]));
+      }
+      return f;
+    });
+    destroyAll(comms);
+  }
+}
+
+TEST(GroupTest, TwoReceivesIntoOverlappingMemoryAreInvalidArgument) {
   std::vector<loomComm_t> comms = initAll({"loopback", 2});
   ASSERT_FALSE(comms.empty());
   onEveryRank(2, [&](int r) {
     std::vector<std::string> f;
-    std::vector<int32_t> buf(100000, r);
+    std::vector<int32_t> buf(100000, r), other(100000, r);
     loomGroupStart();
-    loomSend(buf.data(), buf.size(), loomInt32, 1 - r, comms[r], nullptr);
+    loomSend(other.data(), other.size(), loomInt32, 1 - r, comms[r], nullptr);
+    loomSend(other.data(), other.size() - 10, loomInt32, 1 - r, comms[r], nullptr);
+    loomRecv(buf.data(), buf.size(), loomInt32, 1 - r, comms[r], nullptr);
     loomRecv(buf.data() + 10, buf.size() - 10, loomInt32, 1 - r, comms[r], nullptr);
     if (loomGroupEnd() != loomInvalidArgument ||
         std::string(loomGetLastError(nullptr)).find("overlaps") == std::string::npos)

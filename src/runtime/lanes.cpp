@@ -1,0 +1,34 @@
+#include "runtime/lanes.h"
+
+#include <cstring>
+
+namespace loom::runtime {
+
+void LaneState::ensureStaging(int slots, size_t slotBytes) {
+  if (staging && stagingSlotBytes == slotBytes && stagingSlots == slots) return;
+  LOOM_CHECK(inflight.empty(), "staging resized while slices are in flight");
+  staging.reset(new std::byte[static_cast<size_t>(slots) * slotBytes]);
+  std::memset(staging.get(), 0, static_cast<size_t>(slots) * slotBytes);  // fault in once
+  stagingSlotBytes = slotBytes;
+  stagingSlots = slots;
+  freeStaging.clear();
+  for (int k = slots - 1; k >= 0; --k)
+    freeStaging.push_back(k);
+}
+
+Result<LaneState*> LaneTable::get(int peer, int lane, bool send) {
+  auto key = std::make_tuple(peer, lane, send);
+  auto it = lanes_.find(key);
+  if (it != lanes_.end()) return it->second.get();
+  LOOM_ASSIGN_OR_RETURN(transport::Connection * conn, connections_(peer, lane));
+  auto state = std::make_unique<LaneState>();
+  state->conn = conn;
+  state->peer = peer;
+  state->lane = lane;
+  state->send = send;
+  LaneState* raw = state.get();
+  lanes_.emplace(key, std::move(state));
+  return raw;
+}
+
+}  // namespace loom::runtime
