@@ -25,6 +25,10 @@ if(PkgConfig_FOUND)
   pkg_check_modules(HWLOC IMPORTED_TARGET hwloc)
   if(HWLOC_FOUND)
     set(LOOM_HAVE_HWLOC 1)
+    # Topology discovery (topology/hwloc_cpu.cpp); absolute paths, so the exported static
+    # target needs no imported target of ours.
+    list(APPEND LOOM_SYSTEM_LIBS ${HWLOC_LINK_LIBRARIES})
+    set(LOOM_PC_LIBS_PRIVATE "-lhwloc")
   endif()
   pkg_check_modules(IBVERBS IMPORTED_TARGET libibverbs)
   if(IBVERBS_FOUND)
