@@ -1,7 +1,11 @@
 #include "algorithms/builder.h"
 
+#include <algorithm>
 #include <limits>
 #include <string>
+#include <utility>
+
+#include "base/assert.h"
 
 namespace loom::algo {
 
@@ -84,6 +88,106 @@ void buildSingleRankReduction(uint64_t count, RankSchedule* out) {
   resetSchedule(out, 1);
   out->channels[0].steps.push_back(
       Step::copy(inputRegion(0, count), outputRegion(0, count), /*finalize=*/true));
+}
+
+Part chunkRange(const Part& part, int parts, int first, int last) {
+  const uint64_t begin = chunkOffset(part.count, parts, first);
+  return {part.offset + begin, chunkOffset(part.count, parts, last) - begin};
+}
+
+std::vector<Part> blockRuns(uint64_t blockCount, const Part& part, int first, int blocks) {
+  std::vector<Part> runs;
+  if (part.count == 0 || blocks <= 0) return runs;
+  const uint64_t start = static_cast<uint64_t>(first) * blockCount + part.offset;
+  if (part.count == blockCount) {
+    runs.push_back({start, static_cast<uint64_t>(blocks) * blockCount});
+    return runs;
+  }
+  for (int b = 0; b < blocks; ++b) {
+    runs.push_back({start + static_cast<uint64_t>(b) * blockCount, part.count});
+  }
+  return runs;
+}
+
+std::vector<Part> blockRunsMod(uint64_t blockCount, const Part& part, int n, int first,
+                               int blocks) {
+  LOOM_CHECK(blocks >= 0 && blocks <= n, "block range longer than the buffer");
+  first = modRank(first, n);
+  const int head = std::min(blocks, n - first);
+  std::vector<Part> runs = blockRuns(blockCount, part, first, head);
+  for (const Part& run : blockRuns(blockCount, part, 0, blocks - head)) {
+    runs.push_back(run);
+  }
+  return runs;
+}
+
+Fold::Fold(int nranks) : n(nranks) {
+  LOOM_CHECK_GT(nranks, 0);
+  while (p * 2 <= n) {
+    p *= 2;
+  }
+  rem = n - p;
+}
+
+int Fold::newRank(int rank) const {
+  if (rank >= 2 * rem) return rank - rem;
+  return rank % 2 == 1 ? rank / 2 : -1;
+}
+
+namespace {
+
+// Puts the children in ascending order, a single child in child0.
+TreeLinks ordered(TreeLinks links) {
+  if (links.child0 < 0 || (links.child1 >= 0 && links.child1 < links.child0)) {
+    std::swap(links.child0, links.child1);
+  }
+  return links;
+}
+
+// Tree 0 of doubleTreeLinks. The root 0 has the one child top/2, where top is the smallest power
+// of two >= n. Another rank r with lowest set bit b hangs below (r ^ b) | 2b, or r ^ b when that
+// is out of range; its children are r - b/2 and the first of r + b/2, r + b/4, .. that exists.
+TreeLinks binaryTreeLinks(int n, int r) {
+  TreeLinks links;
+  int bit = 1;
+  while (bit < n && (bit & r) == 0) {
+    bit *= 2;
+  }
+  if (r == 0) {
+    if (n > 1) links.child0 = bit / 2;
+    return links;
+  }
+  links.parent = (r ^ bit) | (bit * 2);
+  if (links.parent >= n) links.parent = r ^ bit;
+  for (int low = bit / 2; low > 0; low /= 2) {
+    if (links.child0 < 0) links.child0 = r - low;
+    if (r + low < n) {
+      links.child1 = r + low;
+      break;
+    }
+  }
+  return ordered(links);
+}
+
+int mapRank(int r, int n, bool mirror, int shift) {
+  if (r < 0) return -1;
+  return mirror ? n - 1 - r : modRank(r + shift, n);
+}
+
+}  // namespace
+
+TreeLinks doubleTreeLinks(int n, int rank, int tree) {
+  LOOM_CHECK(tree == 0 || tree == 1, "a double binary tree has trees 0 and 1");
+  if (tree == 0) return binaryTreeLinks(n, rank);
+  const bool mirror = n % 2 == 0;
+  const TreeLinks base = binaryTreeLinks(n, mirror ? n - 1 - rank : modRank(rank - 1, n));
+  return ordered({mapRank(base.parent, n, mirror, 1), mapRank(base.child0, n, mirror, 1),
+                  mapRank(base.child1, n, mirror, 1)});
+}
+
+int doubleTreeRoot(int n, int tree) {
+  if (tree == 0) return 0;
+  return n % 2 == 1 && n > 1 ? 1 : n - 1;
 }
 
 }  // namespace loom::algo

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "algorithms/algorithm.h"
 #include "algorithms/schedule.h"
@@ -60,5 +61,55 @@ void resetSchedule(RankSchedule* out, int nchannels);
 // The one-rank reduction: Copy(input -> output, finalize). In place it canonicalizes to a
 // finalize-only self copy (schedule.h, "One rank").
 void buildSingleRankReduction(uint64_t count, RankSchedule* out);
+
+// Chunks [first, last) of a part split into `parts` chunks (chunkOf), as one contiguous run.
+Part chunkRange(const Part& part, int parts, int first, int last);
+
+// `part` of blocks [first, first + blocks) of a buffer of consecutive blocks of blockCount
+// elements each (block b starts at b * blockCount): one run when the part spans whole blocks
+// (then consecutive blocks are contiguous), else one run per block. No run is empty; none at all
+// when part.count or blocks is 0.
+std::vector<Part> blockRuns(uint64_t blockCount, const Part& part, int first, int blocks);
+// The same for blocks first, first+1, .. (mod n), `blocks` of them (at most n): runs never wrap
+// around block n-1, so a range that does is cut there.
+std::vector<Part> blockRunsMod(uint64_t blockCount, const Part& part, int n, int first, int blocks);
+inline Region regionOf(BufferId buffer, const Part& run) {
+  return {buffer, run.offset, run.count};
+}
+
+// The fold of n ranks onto p = the largest power of two <= n, for recursive doubling and halving
+// on any n (MPICH's scheme). With rem = n - p, the ranks below 2 rem pair up (2i, 2i+1): the
+// even one is an extra, which hands its data to its odd partner (the proxy) and receives the
+// result from it at the end; the others take part. Participants get new ranks 0 .. p-1 in rank
+// order; new rank v stands for the original ranks (blocks) [firstOf(v), firstOf(v + 1)): two for
+// a proxy, one otherwise, so any range of new ranks covers a contiguous range of original ones.
+struct Fold {
+  int n = 1;
+  int p = 1;
+  int rem = 0;
+  explicit Fold(int nranks);
+  bool isExtra(int rank) const { return rank < 2 * rem && rank % 2 == 0; }
+  bool isProxy(int rank) const { return rank < 2 * rem && rank % 2 == 1; }
+  // New rank of a participant (-1 for an extra), and the participant holding new rank v.
+  int newRank(int rank) const;
+  int oldRank(int v) const { return v < rem ? 2 * v + 1 : v + rem; }
+  // First original rank that new rank v stands for; firstOf(p) == n.
+  int firstOf(int v) const { return v < rem ? 2 * v : v + rem; }
+};
+
+// One rank's links in one binary tree (-1: none). A single child is child0; with two,
+// child0 < child1.
+struct TreeLinks {
+  int parent = -1;
+  int child0 = -1;
+  int child1 = -1;
+};
+// NCCL's double binary tree over ranks 0 .. n-1 (NCCL's ncclGetBtree / ncclGetDtree). Tree 0 is
+// a binary tree in which rank 0 is the root with one child and every odd rank is a leaf; tree 1
+// is tree 0 mirrored (rank n-1-r, n even) or shifted by one (rank r+1, n odd), so that a rank
+// that is an inner node of one tree is a leaf of the other (but for one rank when n is odd).
+TreeLinks doubleTreeLinks(int n, int rank, int tree);
+// The root of tree 0 or 1: 0, and 1 (n odd and > 1) or n-1.
+int doubleTreeRoot(int n, int tree);
 
 }  // namespace loom::algo

@@ -18,5 +18,14 @@ const Algorithm& scatterLinear();
 const Algorithm& sendDirect();
 const Algorithm& recvDirect();
 const Algorithm& barrierDissemination();
+const Algorithm& allReduceRecursiveDoubling();
+const Algorithm& allReduceRabenseifner();
+const Algorithm& allReduceDoubleBinaryTree();
+const Algorithm& broadcastDoubleBinaryTree();
+const Algorithm& broadcastScatterAllGather();
+const Algorithm& allGatherBruck();
+const Algorithm& allGatherRecursiveDoubling();
+const Algorithm& reduceScatterRecursiveHalving();
+const Algorithm& allToAllBruck();
 
 }  // namespace loom::algo::builtin

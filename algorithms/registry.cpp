@@ -10,10 +10,28 @@ namespace {
 
 std::span<const Algorithm* const> allAlgorithms() {
   static const Algorithm* const kAll[] = {
-      &builtin::allReduceRing(),    &builtin::allGatherRing(),     &builtin::reduceScatterRing(),
-      &builtin::broadcastChain(),   &builtin::broadcastBinomial(), &builtin::reduceBinomial(),
-      &builtin::allToAllPairwise(), &builtin::gatherLinear(),      &builtin::scatterLinear(),
-      &builtin::sendDirect(),       &builtin::recvDirect(),        &builtin::barrierDissemination(),
+      &builtin::allReduceRing(),
+      &builtin::allGatherRing(),
+      &builtin::reduceScatterRing(),
+      &builtin::broadcastChain(),
+      &builtin::broadcastBinomial(),
+      &builtin::reduceBinomial(),
+      &builtin::allToAllPairwise(),
+      &builtin::gatherLinear(),
+      &builtin::scatterLinear(),
+      &builtin::sendDirect(),
+      &builtin::recvDirect(),
+      &builtin::barrierDissemination(),
+      // After the first of each collective, which the default rule picks (planner.h).
+      &builtin::allReduceRecursiveDoubling(),
+      &builtin::allReduceRabenseifner(),
+      &builtin::allReduceDoubleBinaryTree(),
+      &builtin::broadcastDoubleBinaryTree(),
+      &builtin::broadcastScatterAllGather(),
+      &builtin::allGatherBruck(),
+      &builtin::allGatherRecursiveDoubling(),
+      &builtin::reduceScatterRecursiveHalving(),
+      &builtin::allToAllBruck(),
   };
   return kAll;
 }

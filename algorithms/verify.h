@@ -24,7 +24,10 @@
 //     element i of every rank, finalized; ReduceScatter: rank r's out[i] = all ranks' in[r*count
 //     + i]; AllToAll: rank r's out[s*count + i] = rank s's in[r*count + i]; ...); for Barrier,
 //     every rank's completion happens after every rank's start (vector clocks along messages
-//     and intra-channel dependencies).
+//     and intra-channel dependencies);
+//   - same bits: every rank's AllReduce out[i] was combined in the same order (the same
+//     expression tree, operands in the same order), so that rounding, signed zeros under
+//     Max/Min and NaN payloads cannot make ranks disagree.
 // In place, the schedule is canonicalized first (canonicalizeInPlace) so the aliasing is
 // explicit: an algorithm that overwrites data it still needs produces a wrong value and fails.
 //

@@ -4,8 +4,16 @@
 // value moved without combining keeps a one-rank set (its origin). Set 0 (empty) means the
 // element was never written. Values flow through buffers and messages exactly as the executor
 // moves data, so the final outputs can be compared with the collective's definition.
+//
+// A Value also records the order of its combines (Expressions): floating-point operations are
+// not associative, and Max/Min return one operand on ties (+0 vs -0, NaN payloads), so only the
+// same tree with the same operand order (the executor computes src (op) incoming, src (op) src2)
+// gives the same bits. AllReduce must give every rank the same bits: the output check requires
+// every rank's out[j] to carry the same expression.
 #include <array>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "algorithms/verify_internal.h"
@@ -19,7 +27,58 @@ struct Value {
   uint64_t index = 0;
   uint32_t set = RankSets::kEmpty;
   bool finalized = false;
-  bool operator==(const Value&) const = default;
+  uint32_t expr = 0;  // Expressions id; not part of what the collective defines
+  bool sameContent(const Value& o) const {
+    return index == o.index && set == o.set && finalized == o.finalized;
+  }
+};
+
+// Interned ordered combination trees: id 1 + r is rank r's input, and each distinct (left,
+// right) pair of ids gets the next id. Thread-safety: none; one per verifier run.
+class Expressions {
+ public:
+  explicit Expressions(int nranks) : nranks_(static_cast<uint32_t>(nranks)) {}
+  uint32_t leaf(int rank) const { return 1 + static_cast<uint32_t>(rank); }
+  uint32_t combine(uint32_t left, uint32_t right) {
+    const uint64_t key = (uint64_t{left} << 32) | right;
+    if (key == lastKey_) return last_;
+    const uint32_t next = 1 + nranks_ + static_cast<uint32_t>(pairs_.size());
+    const auto [it, inserted] = ids_.try_emplace(key, next);
+    if (inserted) pairs_.push_back({left, right});
+    lastKey_ = key;
+    last_ = it->second;
+    return last_;
+  }
+  // "((r0 r1) r2)", cut at about 200 characters.
+  std::string describe(uint32_t e) const {
+    std::string out;
+    append(e, &out);
+    return out;
+  }
+
+ private:
+  void append(uint32_t e, std::string* out) const {
+    if (out->size() > 200) {
+      if (out->back() != '.') *out += "...";
+      return;
+    }
+    if (e == 0 || e <= nranks_) {
+      *out += e == 0 ? "?" : "r" + std::to_string(e - 1);
+      return;
+    }
+    const auto& [left, right] = pairs_[e - 1 - nranks_];
+    *out += "(";
+    append(left, out);
+    *out += " ";
+    append(right, out);
+    *out += ")";
+  }
+
+  uint32_t nranks_;
+  std::vector<std::pair<uint32_t, uint32_t>> pairs_;
+  std::unordered_map<uint64_t, uint32_t> ids_;
+  uint64_t lastKey_ = UINT64_MAX;
+  uint32_t last_ = 0;
 };
 
 class SymbolicRun {
@@ -28,6 +87,7 @@ class SymbolicRun {
       : model_(model),
         graph_(graph),
         sets_(model.nranks),
+        exprs_(model.nranks),
         memory_(model.ranks.size()),
         payload_(graph.nodes.size()) {
     for (const RankModel& rank : model.ranks) {
@@ -52,6 +112,7 @@ class SymbolicRun {
   }
 
   Status checkOutputs();
+  Status checkSameOrder();
   Status checkBarrier();
 
  private:
@@ -71,7 +132,7 @@ class SymbolicRun {
     }
     const uint32_t own = sets_.single(rank.rank);
     for (uint64_t i = 0; i < inputs; ++i) {
-      (*input)[at + i] = {i, own, false};
+      (*input)[at + i] = {i, own, false, exprs_.leaf(rank.rank)};
     }
   }
 
@@ -128,6 +189,7 @@ class SymbolicRun {
                ": combines " + operands();
       }
       out->set = sets_.unite(a.set, b->set);
+      out->expr = exprs_.combine(a.expr, b->expr);
     }
     if (finalize && !sets_.isAll(out->set)) {
       return "finalizes in[" + std::to_string(out->index) + "] of " + sets_.describe(out->set) +
@@ -186,6 +248,7 @@ class SymbolicRun {
   const Model& model_;
   const Graph& graph_;
   RankSets sets_;
+  Expressions exprs_;
   std::vector<Buffers> memory_;
   std::vector<std::vector<Value>> payload_;  // by send node, until received
   bool barrier_ = false;
@@ -242,7 +305,7 @@ Status SymbolicRun::checkOutputs() {
       const uint64_t e = outputLocation(rank, j, &buffer);
       const Value want = expected(rank, j);
       const Value seen = at(rank.rank, buffer, e);
-      if (seen == want) continue;
+      if (seen.sameContent(want)) continue;
       ++wrong;
       if (reported) continue;
       reported = true;
@@ -252,12 +315,39 @@ Status SymbolicRun::checkOutputs() {
                 describe(seen);
       Value finalizedSeen = seen;
       finalizedSeen.finalized = true;
-      if (want.finalized && finalizedSeen == want) report += " (missing finalize)";
+      if (want.finalized && finalizedSeen.sameContent(want)) report += " (missing finalize)";
     }
   }
-  if (wrong == 0) return Status::ok();
+  if (wrong == 0) return checkSameOrder();
   return invalidArgument("wrong output: " + report + " (" + std::to_string(wrong) +
                          " wrong elements on " + std::to_string(wrongRanks) + " ranks)");
+}
+
+Status SymbolicRun::checkSameOrder() {
+  if (model_.ranks.empty() || model_.ranks[0].args.collective != Collective::kAllReduce) {
+    return Status::ok();
+  }
+  const RankModel& first = model_.ranks[0];
+  const uint64_t outputs = first.logical[bufferIndex(BufferId::kOutput)];
+  for (uint64_t j = 0; j < outputs; ++j) {
+    auto exprOf = [&](const RankModel& rank) {
+      BufferId buffer;
+      const uint64_t e = outputLocation(rank, j, &buffer);
+      return at(rank.rank, buffer, e).expr;
+    };
+    const uint32_t want = exprOf(first);
+    for (const RankModel& rank : model_.ranks) {
+      const uint32_t seen = exprOf(rank);
+      if (seen == want) continue;
+      return invalidArgument("r" + std::to_string(rank.rank) + " " +
+                             elementName(BufferId::kOutput, j) + " is " + exprs_.describe(seen) +
+                             " but r" + std::to_string(first.rank) + "'s is " +
+                             exprs_.describe(want) +
+                             ": an AllReduce must combine in one order on every rank, or ranks "
+                             "get different bits");
+    }
+  }
+  return Status::ok();
 }
 
 Status SymbolicRun::checkBarrier() {

@@ -60,7 +60,7 @@ TEST(RegistryTest, EveryCollectiveHasAnAlgorithmRegisteredUnderIt) {
       EXPECT_EQ(findAlgorithm(collective, a->name()), a);
     }
   }
-  EXPECT_EQ(algorithmsFor(Collective::kBroadcast).size(), 2u);
+  EXPECT_EQ(algorithmsFor(Collective::kBroadcast).size(), 4u);
 }
 
 TEST(RegistryTest, FindsNothingUnderAnUnknownNameOrTheWrongCollective) {
@@ -197,6 +197,8 @@ TEST(AlgorithmTest, NoRankNamesABufferTheApiDoesNotGiveIt) {
   const Case cases[] = {
       {Collective::kBroadcast, "chain", BufferId::kInput},
       {Collective::kBroadcast, "binomial", BufferId::kInput},
+      {Collective::kBroadcast, "double_binary_tree", BufferId::kInput},
+      {Collective::kBroadcast, "scatter_allgather", BufferId::kInput},
       {Collective::kReduce, "binomial", BufferId::kOutput},
       {Collective::kGather, "linear", BufferId::kOutput},
       {Collective::kScatter, "linear", BufferId::kInput},

@@ -75,6 +75,32 @@ TEST(VerifierTest, AcceptsHandWrittenRingAllReduce) {
   EXPECT_TRUE(status.isOk()) << status.toString();
 }
 
+// Both ranks of a two-rank AllReduce exchange everything and combine: with RecvReduce each puts
+// its own value first, so r0 computes x0 op x1 and r1 x1 op x0 (different bits for Max on +0 and
+// -0); with a Reduce whose operands are ordered by rank, both compute x0 op x1.
+Hand twoRankExchange(bool canonical) {
+  Hand h(Collective::kAllReduce, 3, 2);
+  for (int r = 0; r < 2; ++r) {
+    h.add(r, Step::send(1 - r, in(0, 3))).scratchCount(r, 3);
+    if (!canonical) {
+      h.add(r, Step::recvReduce(1 - r, in(0, 3), out(0, 3), true));
+      continue;
+    }
+    h.add(r, Step::recv(1 - r, scratch(0, 3)));
+    h.add(r, r == 0 ? Step::reduce(in(0, 3), scratch(0, 3), out(0, 3), true)
+                    : Step::reduce(scratch(0, 3), in(0, 3), out(0, 3), true));
+  }
+  return h;
+}
+
+TEST(VerifierTest, RejectsAllReduceRanksCombiningInDifferentOrders) {
+  EXPECT_THAT(
+      twoRankExchange(false).error(),
+      AllOf(HasSubstr("r1 out[0] is (r1 r0) but r0's is (r0 r1)"), HasSubstr("different bits")));
+  const Status status = twoRankExchange(true).verify();
+  EXPECT_TRUE(status.isOk()) << status.toString();
+}
+
 TEST(VerifierTest, RejectsMissingFinalize) {
   EXPECT_THAT(twoRankRing(false).error(),
               AllOf(HasSubstr("wrong output"), HasSubstr("missing finalize"),

@@ -1,0 +1,209 @@
+// Every algorithm that the default rule does not pick, forced through the runtime with the
+// planner's override (Config::algo, what LOOM_ALGO sets), with ranks as threads over loopback
+// (1..8 ranks, one channel) and shm (3 and 5 ranks, two channels): the collective sweep (every type
+// and op, Avg and PreMulSum included, in place and out of place, counts 0, 1, 7 and over a slice)
+// must be exact, every rank of an AllReduce must get the same bits where the order of combining
+// matters, and the bytes each rank sends must be those of the forced algorithm's schedule (so the
+// override really chose it).
+//
+// LOOM_ALGO is read once per process, so the test builds its communicators from a Config and
+// hands them to the C API the way loomCommInitAll does (api/handles.h).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "algorithms/algorithm.h"
+#include "api/handles.h"
+#include "base/config.h"
+#include "loom/loom.h"
+#include "runtime/init.h"
+#include "sweep.h"
+
+namespace loom::test {
+namespace {
+
+struct Forced {
+  const char* name;  // for the test name
+  const char* algo;  // Config::algo
+  bool movement;     // also sweep the collectives that move data without reducing
+};
+
+const Forced kForced[] = {
+    {"RecursiveDoublingTreeBruckHalving",
+     "allreduce:recursive_doubling;broadcast:double_binary_tree;allgather:bruck;"
+     "reducescatter:recursive_halving;alltoall:bruck",
+     true},
+    {"RabenseifnerScatterAllGather",
+     "allreduce:rabenseifner;broadcast:scatter_allgather;allgather:recursive_doubling", true},
+    {"DoubleBinaryTree", "allreduce:double_binary_tree", false},
+};
+
+struct Param {
+  Forced forced;
+  const char* transport;
+  int nranks;
+};
+
+int channelsOf(const Param& p) {
+  return std::string(p.transport) == "shm" ? 2 : 1;
+}
+
+std::vector<loomComm_t> initForced(const Param& p) {
+  Result<Config> config = Config::fromEnvironment(Environment::process());
+  EXPECT_TRUE(config.isOk()) << config.status().toString();
+  if (!config.isOk()) return {};
+  config->transport = p.transport;
+  config->algo = p.forced.algo;
+  config->timeoutMs = 30000;
+  config->sliceBytes = 4096;  // the sweep's larger counts span several slices
+  // Over shm, two channels: each instance runs on half the elements (and the double binary
+  // tree puts one tree on each channel).
+  config->nchannels = channelsOf(p);
+  auto all = runtime::initAll(p.nranks, *config, "forced");
+  EXPECT_TRUE(all.isOk()) << all.status().toString();
+  if (!all.isOk()) return {};
+  std::vector<loomComm_t> comms;
+  for (auto& c : *all) {
+    auto* handle = new loomComm();
+    handle->comm = std::move(c);
+    api::registerComm(handle);
+    comms.push_back(handle);
+  }
+  return comms;
+}
+
+template <typename Fn>
+void onEveryRank(int nranks, Fn fn) {
+  std::vector<std::vector<std::string>> failures(nranks);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < nranks; ++r)
+    threads.emplace_back([&, r] { failures[r] = fn(r); });
+  for (std::thread& t : threads)
+    t.join();
+  for (int r = 0; r < nranks; ++r)
+    for (size_t i = 0; i < failures[r].size() && i < 5; ++i)
+      ADD_FAILURE() << "rank " << r << ": " << failures[r][i];
+}
+
+class ForcedAlgorithmTest : public testing::TestWithParam<Param> {
+ protected:
+  void SetUp() override {
+    comms_ = initForced(GetParam());
+    ASSERT_FALSE(comms_.empty());
+  }
+  void TearDown() override {
+    for (loomComm_t c : comms_)
+      EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+  }
+  std::vector<loomComm_t> comms_;
+};
+
+TEST_P(ForcedAlgorithmTest, EveryTypeAndOpIsExact) {
+  SweepOptions options;
+  // One-byte, half (accumulated in float), single and double elements: the schedules do not
+  // depend on the type beyond its size, which moves slice boundaries.
+  options.types = {loomInt8, loomFloat16, loomFloat32, loomFloat64};
+  options.movement = GetParam().forced.movement;
+  onEveryRank(GetParam().nranks, [&](int r) { return runSweep(comms_[r], options); });
+}
+
+// Values whose sum depends on the order of the additions, and +0/-0 mixes whose Max and Min
+// depend on the operand order: every rank must still get the bits of rank 0.
+TEST_P(ForcedAlgorithmTest, AllReduceGivesEveryRankTheSameBits) {
+  const int n = GetParam().nranks;
+  constexpr size_t kCount = 3001;
+  std::vector<std::vector<float>> results(n * 3);
+  onEveryRank(n, [&](int r) {
+    std::vector<std::string> f;
+    std::mt19937 random(1234 + r);
+    std::uniform_real_distribution<float> value(-1e6f, 1e6f);
+    std::vector<float> sums(kCount), zeros(kCount);
+    for (size_t i = 0; i < kCount; ++i) {
+      sums[i] = value(random) / 3.0f;
+      zeros[i] = ((i >> (r % 8)) & 1) != 0 ? -0.0f : 0.0f;
+    }
+    const loomRedOp_t ops[] = {loomSum, loomMax, loomMin};
+    for (int k = 0; k < 3; ++k) {
+      std::vector<float>& out = results[r * 3 + k];
+      out.assign(kCount, 1.0f);
+      const std::vector<float>& in = k == 0 ? sums : zeros;
+      if (loomAllReduce(in.data(), out.data(), kCount, loomFloat32, ops[k], comms_[r], nullptr) !=
+          loomSuccess)
+        f.push_back(std::string("allreduce failed: ") + loomGetLastError(comms_[r]));
+    }
+    return f;
+  });
+  for (int r = 1; r < n; ++r) {
+    for (int k = 0; k < 3; ++k) {
+      EXPECT_EQ(std::memcmp(results[r * 3 + k].data(), results[k].data(), kCount * sizeof(float)),
+                0)
+          << "rank " << r << " differs from rank 0 for op " << k;
+    }
+  }
+}
+
+// The bytes each rank sends in one AllReduce and one AllToAll (where forced) equal the forced
+// algorithm's schedule: the override took effect.
+TEST_P(ForcedAlgorithmTest, SendsTheBytesOfTheForcedAlgorithm) {
+  const int n = GetParam().nranks;
+  const Result<algo::AlgoOverrides> overrides = algo::parseAlgoOverrides(GetParam().forced.algo);
+  ASSERT_TRUE(overrides.isOk());
+  constexpr uint64_t kCount = 1000;
+  auto scheduleBytes = [&](algo::Collective c, int rank) -> uint64_t {
+    const algo::Algorithm* forced = overrides->find(c, 0);
+    algo::RankSchedule s;
+    const int nch = channelsOf(GetParam());
+    EXPECT_TRUE(forced->build({c, kCount, n, 0, -1, false, nch}, rank, &s).isOk());
+    uint64_t elements = 0;
+    for (const algo::Channel& channel : s.channels)
+      for (const algo::Step& step : channel.steps)
+        if (step.kind == algo::StepKind::kSend) elements += step.count();
+    return elements * sizeof(int32_t);
+  };
+  onEveryRank(n, [&](int r) {
+    std::vector<std::string> f;
+    std::vector<int32_t> in(kCount * n, r), out(kCount * n);
+    loomCounters_t before, after;
+    loomCommGetCounters(comms_[r], &before);
+    if (loomAllReduce(in.data(), out.data(), kCount, loomInt32, loomSum, comms_[r], nullptr) !=
+            loomSuccess ||
+        loomAllToAll(in.data(), out.data(), kCount, loomInt32, comms_[r], nullptr) != loomSuccess)
+      f.push_back(std::string("call failed: ") + loomGetLastError(comms_[r]));
+    loomCommGetCounters(comms_[r], &after);
+    for (const auto& [coll, c] : {std::pair{loomCollAllReduce, algo::Collective::kAllReduce},
+                                  std::pair{loomCollAllToAll, algo::Collective::kAllToAll}}) {
+      if (overrides->find(c, 0) == nullptr) continue;  // the planner chooses: nothing to check
+      const uint64_t sent = after.bytesSent[coll] - before.bytesSent[coll];
+      if (sent != scheduleBytes(c, r))
+        f.push_back(std::string(algo::collectiveName(c)) + " sent " + std::to_string(sent) +
+                    " bytes, its schedule " + std::to_string(scheduleBytes(c, r)));
+    }
+    return f;
+  });
+}
+
+std::vector<Param> params() {
+  std::vector<Param> out;
+  for (const Forced& forced : kForced) {
+    for (int n = 1; n <= 8; ++n)
+      out.push_back({forced, "loopback", n});
+    out.push_back({forced, "shm", 3});
+    out.push_back({forced, "shm", 5});
+  }
+  return out;
+}
+
+std::string paramName(const testing::TestParamInfo<Param>& info) {
+  return std::string(info.param.forced.name) + "_" + info.param.transport + "_" +
+         std::to_string(info.param.nranks) + "ranks";
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, ForcedAlgorithmTest, testing::ValuesIn(params()), paramName);
+
+}  // namespace
+}  // namespace loom::test
