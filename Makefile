@@ -6,17 +6,29 @@
 #   make demo    deps + build + loom-info + a 4-rank all_reduce benchmark
 #   make format  clang-format every source file
 #   make asan / make tsan   the test suite under sanitizers (build-asan/, build-tsan/)
+#   make test-asan / make test-tsan   the reliability subset under sanitizers: fault tests
+#                (they include the collective sweep), transport conformance, base and api
+#                (SAN_BINS); not part of `make test` (docs/RELIABILITY.md says why)
+#   make soak    4 processes, mixed collectives of random sizes, checked, for SOAK_SECONDS (120)
+#   make fuzz    each libFuzzer target for FUZZ_SECONDS (60) from tests/fuzz/corpus (needs clang)
 
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-DEB_PACKAGES := build-essential cmake pkg-config g++ clang clang-format \
+DEB_PACKAGES := build-essential cmake pkg-config g++ clang libclang-rt-dev clang-format \
   libgtest-dev libgmock-dev libbenchmark-dev libhwloc-dev hwloc libibverbs-dev rdma-core \
   libfmt-dev openmpi-bin libopenmpi-dev mpich libmpich-dev libgloo-dev iproute2 python3 procps
 
-.PHONY: deps build test demo format asan tsan clean
+SOAK_SECONDS ?= 120
+FUZZ_SECONDS ?= 60
+# The fault tests include the collective sweep through the fault wrapper on every transport.
+SAN_TARGETS := fault_test transport_conformance_test base_test api_test
+SAN_BINS := tests/fault/fault_test tests/conformance/transport_conformance_test \
+  tests/unit/base/base_test tests/unit/api/api_test
+
+.PHONY: deps build test demo format asan tsan test-asan test-tsan soak fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -48,6 +60,26 @@ asan:
 
 tsan:
 	$(MAKE) test BUILD=build-tsan CMAKE_FLAGS="-DLOOM_SANITIZE=thread -DLOOM_BUILD_PERF=OFF"
+
+test-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_SANITIZE=address,undefined -DLOOM_BUILD_PERF=OFF
+	cmake --build build-asan -j $(JOBS) --target $(SAN_TARGETS)
+	cd build-asan && for t in $(SAN_BINS); do echo "== $$t"; \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ./$$t --gtest_brief=1 || exit 1; done
+
+test-tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_SANITIZE=thread -DLOOM_BUILD_PERF=OFF
+	cmake --build build-tsan -j $(JOBS) --target $(SAN_TARGETS)
+	cd build-tsan && for t in $(SAN_BINS); do echo "== $$t"; \
+	  TSAN_OPTIONS=halt_on_error=1 ./$$t --gtest_brief=1 --gtest_filter=-HygieneTest.* || exit 1; done
+
+soak: build
+	$(BUILD)/tools/loomrun -np 4 --timeout $$(( $(SOAK_SECONDS) + 120 )) $(BUILD)/tests/soak/loom_soak --seconds $(SOAK_SECONDS)
+
+fuzz: build
+	@for f in $(BUILD)/tests/fuzz/fuzz_*; do [ -x "$$f" ] || continue; n=$${f##*/fuzz_}; \
+	  echo "== $$n"; mkdir -p $(BUILD)/tests/fuzz/corpus_$$n; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 $(BUILD)/tests/fuzz/corpus_$$n tests/fuzz/corpus/$$n || exit 1; done
 
 clean:
 	rm -rf build build-asan build-tsan

@@ -284,6 +284,7 @@ TEST_P(DeliveryTest, FourRanksAllPairsExchange) {
 }
 
 LOOM_INSTANTIATE_FOR_ALL_TRANSPORTS(DeliveryTest);
+LOOM_INSTANTIATE_THROUGH_FAULT_WRAPPER(DeliveryTest);
 
 }  // namespace
 }  // namespace loom::transport::testing

@@ -199,6 +199,7 @@ TEST_P(FailureTest, ConnectRejectsBadArguments) {
 }
 
 LOOM_INSTANTIATE_FOR_ALL_TRANSPORTS(FailureTest);
+LOOM_INSTANTIATE_THROUGH_FAULT_WRAPPER(FailureTest);
 
 TEST(TransportRegistryTest, UnknownNameIsInvalidArgument) {
   TransportContext ctx;

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "transports/testing/fault_transport.h"
+
 namespace loom::transport::testing {
 
 uint64_t freshCommHash() {
@@ -31,7 +33,15 @@ Result<std::unique_ptr<RankState>> createRank(const std::string& name, int rank,
   r->context.secret = testSecret();
   r->context.config = &r->config;
   r->context.doorbell = r->doorbell;
-  LOOM_ASSIGN_OR_RETURN(r->transport, createTransport(name, r->context));
+  // "faulty_<name>": the transport wrapped in the fault-injecting transport, with a plan that
+  // must not change any outcome (lane 1 delayed: reordering across lanes only).
+  const bool faulty = name.rfind(kFaultyPrefix, 0) == 0;
+  const std::string inner = faulty ? name.substr(std::strlen(kFaultyPrefix)) : name;
+  LOOM_ASSIGN_OR_RETURN(r->transport, createTransport(inner, r->context));
+  if (faulty) {
+    LOOM_ASSIGN_OR_RETURN(fault::FaultPlan plan, fault::FaultPlan::parse("delay:lane=1,ms=2"));
+    r->transport = fault::wrapWithFaults(std::move(r->transport), r->context, std::move(plan));
+  }
   return r;
 }
 
@@ -136,6 +146,13 @@ void TransportTest::makeWorld(int nranks) {
 
 std::vector<std::string> allTransports() {
   return transportNames();
+}
+
+std::vector<std::string> faultWrappedTransports() {
+  std::vector<std::string> names;
+  for (const std::string& n : transportNames())
+    names.push_back(kFaultyPrefix + n);
+  return names;
 }
 
 std::string paramName(const ::testing::TestParamInfo<std::string>& info) {

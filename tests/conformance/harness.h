@@ -85,12 +85,22 @@ class TransportTest : public ::testing::TestWithParam<std::string> {
 
 // For INSTANTIATE_TEST_SUITE_P: every transport built into the library.
 std::vector<std::string> allTransports();
+// The same transports wrapped in the fault-injecting transport (transports/testing) with a
+// benign plan (delays on lane 1): the suite must pass through the wrapper unchanged.
+inline constexpr const char* kFaultyPrefix = "faulty_";
+std::vector<std::string> faultWrappedTransports();
 std::string paramName(const ::testing::TestParamInfo<std::string>& info);
 
 #define LOOM_INSTANTIATE_FOR_ALL_TRANSPORTS(suite)                                           \
   INSTANTIATE_TEST_SUITE_P(AllTransports, suite,                                             \
                            ::testing::ValuesIn(::loom::transport::testing::allTransports()), \
                            ::loom::transport::testing::paramName)
+
+#define LOOM_INSTANTIATE_THROUGH_FAULT_WRAPPER(suite)                            \
+  INSTANTIATE_TEST_SUITE_P(                                                      \
+      ThroughFaultWrapper, suite,                                                \
+      ::testing::ValuesIn(::loom::transport::testing::faultWrappedTransports()), \
+      ::loom::transport::testing::paramName)
 
 // Expects a RemoteError whose message contains every string in `mentions`.
 void expectRemoteError(const Status& status, const std::vector<std::string>& mentions);

@@ -97,6 +97,33 @@ TEST_P(PeerDeathTest, RankThatExitsWithoutDestroyMakesTheOthersFail) {
   }
 }
 
+// The fault-injecting transport kills rank 2 (SIGKILL) in the middle of a collective, at the
+// 13th message of a connection (connections are established by then): the survivors get an
+// error naming it within the timeout, and nothing is left in /dev/shm.
+TEST_P(PeerDeathTest, RankKilledMidCollectiveIsAnErrorNamingItOnTheOthers) {
+  auto env = envFor(GetParam());
+  env["LOOM_TIMEOUT_MS"] = "5000";
+  LaunchResult res = launchRanks(siblingBinary("loom_test_worker"),
+                                 {"faults", "kill:rank=2,msg=12", "50"}, 4, env, 60000);
+  maybePrint(res);
+  EXPECT_FALSE(res.timedOut);
+  EXPECT_EQ(res.ranks[2].signal, SIGKILL);
+  for (int r : {0, 1, 3}) {
+    EXPECT_EQ(res.ranks[r].exitCode, 0) << "rank " << r << ":\n" << res.ranks[r].output;
+    EXPECT_LT(res.ranks[r].seconds, 30.0);
+    EXPECT_NE(res.ranks[r].output.find("failed"), std::string::npos) << res.ranks[r].output;
+  }
+  // A rank that exchanges data with rank 2 names it. (The others may blame the survivor that
+  // aborted after seeing the death first: its connections close too.)
+  int naming = 0;
+  for (int r : {0, 1, 3})
+    naming += res.ranks[r].output.find("rank 2 (") != std::string::npos;
+  EXPECT_GE(naming, 1);
+  for (int r : {0, 1, 3})
+    std::printf("[measured] %s", res.ranks[r].output.c_str());
+  EXPECT_EQ(loomSegmentsInDevShm(), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, PeerDeathTest, testing::Values("shm", "socket"));
 
 }  // namespace

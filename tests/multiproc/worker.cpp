@@ -5,6 +5,9 @@
 //                           its n-th; the others must get an error (not hang): exit 0 if they
 //                           do, and print the error
 //   worker exit <rank> <n>  the same, but the victim calls _exit(0) without destroying
+//   worker faults <plan> <n>  n allreduces through the fault-injecting transport with <plan>
+//                           (transports/testing/fault_plan.h); exit 0 when they all give exact
+//                           results, or when a failure is reported and then sticky
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,7 +18,9 @@
 #include <vector>
 
 #include "loom/loom.h"
+#include "runtime/testing.h"
 #include "sweep.h"
+#include "transports/testing/fault_transport.h"
 
 namespace {
 
@@ -63,6 +68,51 @@ int victimRun(loomComm_t comm, int victim, int before, bool kill) {
   }
 }
 
+bool installFaults(const char* text) {
+  auto plan = loom::transport::fault::FaultPlan::parse(text);
+  if (!plan.isOk()) {
+    std::fprintf(stderr, "%s\n", plan.status().toString().c_str());
+    return false;
+  }
+  loom::runtime::setTransportDecoratorForTesting(
+      [p = std::move(plan).value()](std::unique_ptr<loom::transport::Transport> inner,
+                                    const loom::transport::TransportContext& context) {
+        return loom::transport::fault::wrapWithFaults(std::move(inner), context, p);
+      });
+  return true;
+}
+
+int faultyRun(loomComm_t comm, int iterations) {
+  int rank = 0, n = 0;
+  loomCommUserRank(comm, &rank);
+  loomCommCount(comm, &n);
+  std::vector<float> buf(1 << 15);
+  for (int i = 0; i < iterations; ++i) {
+    for (float& x : buf)
+      x = static_cast<float>(rank + 1);
+    auto t0 = std::chrono::steady_clock::now();
+    loomResult_t r =
+        loomAllReduce(buf.data(), buf.data(), buf.size(), loomFloat32, loomSum, comm, nullptr);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r != loomSuccess) {
+      std::printf("rank %d: allreduce %d failed after %.3f s: %s: %s\n", rank, i, s,
+                  loomGetErrorString(r), loomGetLastError(comm));
+      loomResult_t again =
+          loomAllReduce(buf.data(), buf.data(), 1, loomFloat32, loomSum, comm, nullptr);
+      loomCommAbort(comm);
+      return again == r ? 0 : 4;
+    }
+    for (float x : buf)
+      if (x != static_cast<float>(n * (n + 1) / 2)) {
+        std::printf("rank %d: allreduce %d gave %g\n", rank, i, static_cast<double>(x));
+        return 1;
+      }
+  }
+  std::printf("rank %d: all %d allreduces exact\n", rank, iterations);
+  loomCommDestroy(comm);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,6 +120,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s sweep | die <rank> <n> | exit <rank> <n>\n", argv[0]);
     return 2;
   }
+  if (std::string(argv[1]) == "faults" && (argc != 4 || !installFaults(argv[2]))) return 2;
   loomComm_t comm;
   loomResult_t r = loomCommInitEnv(&comm, nullptr);
   if (r != loomSuccess) {
@@ -82,6 +133,8 @@ int main(int argc, char** argv) {
     rc = sweep(comm);
   } else if ((mode == "die" || mode == "exit") && argc == 4) {
     return victimRun(comm, std::atoi(argv[2]), std::atoi(argv[3]), mode == "die");
+  } else if (mode == "faults") {
+    return faultyRun(comm, std::atoi(argv[3]));
   }
   if (loomCommDestroy(comm) != loomSuccess && rc == 0) rc = 5;
   return rc;

@@ -235,9 +235,13 @@ void ShmConnection::addPollFds(std::vector<pollfd>* fds) const {
 
 Status ShmConnection::close(Deadline deadline) {
   if (closed_) return closeStatus_;
+  // Pending receives are abandoned (transport.h): the operation that posted them has ended
+  // (it failed), so their buffers may be gone and nothing may be delivered into them now. The
+  // fault tests found this: a destroy after a failed collective copied into freed memory.
+  recvs_.clear();
   if (!closing_ && ready_ && error_.isOk()) {
-    // Tell the peer which of its messages we will still take, and wake it to notice.
-    rxRing_.control()->consumerClosing.store(recvsPosted_ + 1, std::memory_order_release);
+    // Tell the peer which of its messages we took, and wake it to notice.
+    rxRing_.control()->consumerClosing.store(recvsCompleted_ + 1, std::memory_order_release);
     peerBell_.ring();
   }
   closing_ = true;
