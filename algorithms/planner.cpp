@@ -8,8 +8,6 @@
 namespace loom::algo {
 namespace {
 
-constexpr uint64_t kBroadcastChainFromBytes = 64 * 1024;
-
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& ch : out) {
@@ -184,22 +182,45 @@ uint64_t collectiveBytes(const CollectiveArgs& args, size_t elementBytes) {
   return saturatingMultiply(elements, elementBytes);
 }
 
-const Algorithm* defaultAlgorithm(const CollectiveArgs& args, uint64_t bytes) {
-  if (args.collective == Collective::kBroadcast) {
-    return findAlgorithm(Collective::kBroadcast,
-                         bytes < kBroadcastChainFromBytes ? "binomial" : "chain");
+const Algorithm* defaultAlgorithm(const CollectiveArgs& args, uint64_t bytes,
+                                  const CostModel& model, const Topology& topology,
+                                  double* predictedUs) {
+  const Algorithm* best = nullptr;
+  const Algorithm* firstSupported = nullptr;
+  double bestUs = 0;
+  for (const Algorithm* candidate : algorithmsFor(args.collective)) {
+    if (!candidate->supports(args)) continue;
+    if (firstSupported == nullptr) firstSupported = candidate;
+    const double us = predictUs(*candidate, args, bytes, model, topology);
+    if (us >= 0 && (best == nullptr || us < bestUs)) {
+      best = candidate;
+      bestUs = us;
+    }
   }
-  const std::vector<const Algorithm*>& candidates = algorithmsFor(args.collective);
-  return candidates.empty() ? nullptr : candidates.front();
+  if (best == nullptr) {  // no formula applies: the first registered algorithm that can run it
+    best = firstSupported;
+    bestUs = -1;
+  }
+  if (best == nullptr) {  // nothing supports the call: the first one names the problem
+    const std::vector<const Algorithm*>& all = algorithmsFor(args.collective);
+    best = all.empty() ? nullptr : all.front();
+    bestUs = -1;
+  }
+  if (predictedUs != nullptr) *predictedUs = bestUs;
+  return best;
 }
 
 Result<const Algorithm*> chooseAlgorithm(const CollectiveArgs& args, size_t elementBytes,
-                                         const AlgoOverrides& overrides) {
+                                         const AlgoOverrides& overrides, const CostModel& model,
+                                         const Topology& topology, Choice* choice) {
   const uint64_t bytes = collectiveBytes(args, elementBytes);
   const Algorithm* chosen = overrides.find(args.collective, bytes);
   const char* source = "LOOM_ALGO chose";
-  if (chosen == nullptr) {
-    chosen = defaultAlgorithm(args, bytes);
+  double predicted = -1;
+  if (chosen != nullptr) {
+    predicted = predictUs(*chosen, args, bytes, model, topology);
+  } else {
+    chosen = defaultAlgorithm(args, bytes, model, topology, &predicted);
     source = "the default is";
   }
   if (chosen == nullptr) {
@@ -210,6 +231,12 @@ Result<const Algorithm*> chooseAlgorithm(const CollectiveArgs& args, size_t elem
     return invalidArgument(std::string(source) + " " + collectiveName(args.collective) + ":" +
                            std::string(chosen->name()) + ", which does not support this call" +
                            (problem.empty() ? "" : " (" + problem + ")"));
+  }
+  if (choice != nullptr) {
+    choice->algorithm = chosen;
+    choice->bytes = bytes;
+    choice->predictedUs = predicted;
+    choice->overridden = source[0] == 'L';
   }
   return chosen;
 }

@@ -2,8 +2,8 @@
 //
 // Overrides come first: LOOM_ALGO (Config::algo) or a per-call option, parsed once per
 // communicator by parseAlgoOverrides. Without an override the default rule (defaultAlgorithm)
-// decides; today that rule is fixed (broadcast: binomial below 64 KiB, chain from 64 KiB; every
-// other collective: its one algorithm). A cost-model planner will replace defaultAlgorithm only.
+// decides: the supported algorithm with the least time predicted by the cost model
+// (cost_model.h), from the communicator's topology and tuning profile (LOOM_TUNING_FILE).
 //
 // LOOM_ALGO syntax: entries separated by ';', each "<collective>:<choices>", where choices is
 // one algorithm name or a ','-separated list of "<lo>-<hi>@<algorithm>" size ranges:
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "algorithms/algorithm.h"
+#include "algorithms/cost_model.h"
 #include "algorithms/schedule.h"
 #include "base/status.h"
 
@@ -59,12 +60,27 @@ Result<AlgoOverrides> parseAlgoOverrides(std::string_view spec);
 // Scatter). Saturates instead of overflowing.
 uint64_t collectiveBytes(const CollectiveArgs& args, size_t elementBytes);
 
-// The default rule (no override). Never nullptr for a collective with a registered algorithm.
-const Algorithm* defaultAlgorithm(const CollectiveArgs& args, uint64_t bytes);
+// How a call was planned (for TUNING logs and tools).
+struct Choice {
+  const Algorithm* algorithm = nullptr;
+  uint64_t bytes = 0;       // collectiveBytes of the call
+  double predictedUs = -1;  // the cost model's prediction; < 0: no formula for it
+  bool overridden = false;  // LOOM_ALGO (or a per-call option) chose it
+};
+
+// The default rule (no override): of the algorithms that support the call, the one with the
+// least predicted time (cost_model.h); ties go to the first registered. Algorithms without a
+// formula are chosen only when none has one. Never nullptr for a collective with a registered
+// algorithm (when none supports args it returns the first, whose supports() names the problem).
+const Algorithm* defaultAlgorithm(const CollectiveArgs& args, uint64_t bytes,
+                                  const CostModel& model = {}, const Topology& topology = {},
+                                  double* predictedUs = nullptr);
 
 // The algorithm for a call: the override if one applies (InvalidArgument if it does not support
 // args), else the default rule (InvalidArgument if that does not support args either).
 Result<const Algorithm*> chooseAlgorithm(const CollectiveArgs& args, size_t elementBytes,
-                                         const AlgoOverrides& overrides);
+                                         const AlgoOverrides& overrides,
+                                         const CostModel& model = {}, const Topology& topology = {},
+                                         Choice* choice = nullptr);
 
 }  // namespace loom::algo

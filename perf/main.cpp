@@ -2,6 +2,7 @@
 //
 // How the ranks come to be:
 //   --plot          draw result files and exit (no ranks);
+//   --calibrate     run child benchmarks and write a cost-model profile (calibrate.h);
 //   -np N           start N local ranks of this program (the launcher of loomrun) and wait;
 //   launcher env    a rank started by loomrun, mpirun, srun or torchrun: loomCommInitEnv; with
 //                   -t T, each process then runs T ranks as threads (rank 0's unique id is
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "calibrate.h"
 #include "launch/launch.h"
 #include "launch/process_env.h"
 #include "loom/loom.h"
@@ -133,6 +135,8 @@ int main(int argc, char** argv) {
   }
   if (!options.plotOutput.empty())
     return loom::perf::plotFiles(options.plotOutput, options.plotInputs);
+  if (!options.calibrateOutput.empty())
+    return loom::perf::calibrate(selfPath(argv[0]), options.calibrateOutput);
 
   if (options.np > 0) {
     // Be the launcher: the ranks are this program without -np (before any loom call here).

@@ -51,6 +51,9 @@ constexpr char kUsage[] =
     "  --slow-limit SECONDS     with --budget: a call slower than this ends the sweep (2)\n"
     "  --plot OUT.svg FILES...  draw busbw against size for result files (--json output),\n"
     "                           one line per series, and run nothing\n"
+    "  --calibrate FILE         measure this machine's transports (shm, socket), reduction,\n"
+    "                           step and wake-up costs and write the planner's cost-model\n"
+    "                           profile to FILE ('-': stdout); load it with LOOM_TUNING_FILE\n"
     "  --test-corrupt RANK      TEST ONLY: corrupt one output element on RANK before the\n"
     "                           check, so #wrong and the exit status can be tested\n"
     "  -h, --help               this text\n";
@@ -300,6 +303,12 @@ ParseResult parseOptions(int argc, char** argv, Options* o, std::string* error) 
       o->plotOutput = argv[++i];
       while (++i < argc)
         o->plotInputs.emplace_back(argv[i]);
+      return ParseResult::kRun;
+    }
+    if (arg == "--calibrate" || arg.starts_with("--calibrate=")) {
+      if (arg == "--calibrate" && i + 1 >= argc)
+        return *error = "--calibrate needs an output file ('-' for stdout)", ParseResult::kError;
+      o->calibrateOutput = arg == "--calibrate" ? argv[++i] : std::string(arg.substr(12));
       return ParseResult::kRun;
     }
     if (arg.size() < 2 || arg[0] != '-') {

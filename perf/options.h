@@ -45,6 +45,7 @@ struct Options {
   int corruptRank = -1;     // --test-corrupt RANK: flip one output element (tests)
   std::string plotOutput;   // --plot OUT.svg RESULT.json…: draw, run nothing
   std::vector<std::string> plotInputs;
+  std::string calibrateOutput;    // --calibrate FILE: write a cost-model profile, run nothing else
   std::vector<std::string> args;  // argv as given (for the JSON record)
 };
 

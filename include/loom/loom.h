@@ -115,13 +115,16 @@ typedef struct loomConfig_v1 {
   const char* transport; /* "auto", "loopback", "shm", "socket"; LOOM_TRANSPORT otherwise */
   const char* commName;  /* shown in logs and errors */
   const char* hostId;    /* declared host identity (tests); LOOM_HOSTID otherwise */
+  int checkMode;         /* 1: collective-mismatch check, 0: off; LOOM_CHECK otherwise */
+  const char* algo;      /* algorithm overrides in LOOM_ALGO syntax; LOOM_ALGO otherwise */
 } loomConfig_t;
 
 #define LOOM_CONFIG_MAGIC 0x6c6f6f6du /* "loom" */
-#define LOOM_CONFIG_INITIALIZER                                                                    \
-  {                                                                                                \
-    sizeof(loomConfig_t), LOOM_CONFIG_MAGIC, LOOM_VERSION_CODE, LOOM_CONFIG_UNDEF_INT,             \
-        LOOM_CONFIG_UNDEF_INT, LOOM_CONFIG_UNDEF_PTR, LOOM_CONFIG_UNDEF_PTR, LOOM_CONFIG_UNDEF_PTR \
+#define LOOM_CONFIG_INITIALIZER                                                        \
+  {                                                                                    \
+    sizeof(loomConfig_t), LOOM_CONFIG_MAGIC, LOOM_VERSION_CODE, LOOM_CONFIG_UNDEF_INT, \
+        LOOM_CONFIG_UNDEF_INT, LOOM_CONFIG_UNDEF_PTR, LOOM_CONFIG_UNDEF_PTR,           \
+        LOOM_CONFIG_UNDEF_PTR, LOOM_CONFIG_UNDEF_INT, LOOM_CONFIG_UNDEF_PTR            \
   }
 
 /* Collectives, as counted by loomCommGetCounters. */
@@ -175,6 +178,12 @@ LOOM_API loomResult_t loomCommDestroy(loomComm_t comm);
 /* Stops every pending operation now (from any thread), frees the communicator without waiting
  * for peers. Peers waiting on this rank get RemoteError. */
 LOOM_API loomResult_t loomCommAbort(loomComm_t comm);
+/* Async-signal-safe abort for watchdogs and signal handlers: marks comm aborted and wakes its
+ * waiters (an atomic store and a write() to an eventfd; no lock, no allocation). Pending and
+ * later operations on comm, and a split of it, fail with loomAborted. It frees nothing: call
+ * loomCommAbort or loomCommDestroy afterwards from a normal thread. comm must be live (not
+ * racing with its destroy). */
+LOOM_API loomResult_t loomCommAbortSignalSafe(loomComm_t comm);
 LOOM_API loomResult_t loomCommGetAsyncError(loomComm_t comm, loomResult_t* asyncError);
 LOOM_API loomResult_t loomCommCount(const loomComm_t comm, int* count);
 LOOM_API loomResult_t loomCommUserRank(const loomComm_t comm, int* rank);

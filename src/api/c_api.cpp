@@ -60,6 +60,8 @@ Result<Config> resolveConfig(const loomConfig_t* c, const Config* inherited, std
   }
   if (c->transport) LOOM_RETURN_IF_ERROR(config.set("LOOM_TRANSPORT", c->transport));
   if (c->hostId) config.hostId = c->hostId;
+  if (c->checkMode != LOOM_CONFIG_UNDEF_INT) config.check = c->checkMode != 0;
+  if (c->algo) config.algo = c->algo;
   if (c->commName && name) *name = c->commName;
   if (config.transport != "auto" && config.transport != "loopback" && config.transport != "shm" &&
       config.transport != "socket")
@@ -254,6 +256,13 @@ loomResult_t loomCommAbort(loomComm_t comm) {
   loom::runtime::forgetGroupOps(comm->comm.get());
   comm->magic = 0;
   delete comm;
+  return loomSuccess;
+}
+
+loomResult_t loomCommAbortSignalSafe(loomComm_t comm) {
+  // No registry lookup (it locks) and no message (it allocates): only what a handler may do.
+  if (!comm || comm->magic != loomComm::kMagic) return loomInvalidArgument;
+  comm->comm->abortSignalSafe();
   return loomSuccess;
 }
 

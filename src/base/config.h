@@ -47,7 +47,13 @@ namespace loom {
     "32 hex digits shared by every rank of a launcher-started job; proves membership")        \
   X(hostId, "LOOM_HOSTID", String, "",                                                        \
     "Override this process's host identity (ranks with equal ids may use shared memory)")     \
+  X(topoFile, "LOOM_TOPO_FILE", String, "",                                                   \
+    "Load the host topology from this XML file instead of discovering it")                    \
+  X(topoDumpFile, "LOOM_TOPO_DUMP_FILE", String, "",                                          \
+    "Write the discovered topology as XML at init; %h expands to the host, %p to the pid")    \
   X(algo, "LOOM_ALGO", String, "", "Force algorithms, e.g. 'allreduce:ring;broadcast:chain'") \
+  X(tuningFile, "LOOM_TUNING_FILE", String, "",                                               \
+    "Cost-model profile for the planner (written by loom-perf --calibrate)")                  \
   X(sliceBytes, "LOOM_SLICE_BYTES", Int, "131072",                                            \
     "Pipelining unit: large transfers are cut into slices of this many bytes")                \
   X(pipelineDepth, "LOOM_PIPELINE_DEPTH", Int, "8",                                           \
@@ -55,6 +61,9 @@ namespace loom {
   X(nchannels, "LOOM_NCHANNELS", Int, "0", "Parallel channels per collective (0 = planner)")  \
   X(spinUs, "LOOM_SPIN_US", Int, "20",                                                        \
     "Microseconds a waiting rank polls before it sleeps until a peer wakes it")               \
+  X(check, "LOOM_CHECK", Bool, "0",                                                           \
+    "Before each collective, ranks compare (collective, count, dtype, op, root, sequence) "   \
+    "through the rendezvous store and fail on a mismatch, naming the first divergent rank")   \
   X(launchRank, "LOOM_RANK", Int, "-1", "This process's rank (set by loomrun)")               \
   X(launchWorldSize, "LOOM_WORLD_SIZE", Int, "-1", "Number of ranks (set by loomrun)")        \
   X(launchLocalRank, "LOOM_LOCAL_RANK", Int, "-1", "Rank on this host (set by loomrun)")      \

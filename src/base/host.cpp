@@ -1,8 +1,10 @@
 #include "base/host.h"
 
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -25,6 +27,16 @@ std::string hostIdentity(const std::string& override) {
   struct stat st;
   if (::stat("/proc/self/ns/net", &st) == 0) id += "/netns:" + std::to_string(st.st_ino);
   return id;
+}
+
+int usableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? static_cast<int>(n) : 1;
+  }
+  return std::max(1, CPU_COUNT(&set));
 }
 
 uint64_t hash64(const void* data, size_t bytes) {

@@ -14,6 +14,8 @@ namespace loom {
 std::string hostName();
 // The identity string described above (or the override when non-empty).
 std::string hostIdentity(const std::string& override);
+// CPUs this process may run on (its affinity mask; at least 1).
+int usableCpus();
 uint64_t hash64(const void* data, size_t bytes);
 inline uint64_t hash64(const std::string& s) {
   return hash64(s.data(), s.size());

@@ -1,12 +1,17 @@
 #include "runtime/communicator.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "base/host.h"
 #include "base/log.h"
 #include "base/random.h"
 #include "base/wire.h"
 #include "runtime/driver.h"
+#include "runtime/topo_fusion.h"
 
 namespace loom::runtime {
 
@@ -14,6 +19,24 @@ namespace {
 
 std::string storePrefix(uint64_t commHash) {
   return "loom/" + toHex(&commHash, sizeof(commHash)) + "/";
+}
+
+}  // namespace
+
+namespace {
+
+// The text of the profile LOOM_TUNING_FILE names ("" when unset), checked by parsing it.
+Result<std::string> loadTuningText(const Config& config) {
+  if (config.tuningFile.empty()) return std::string();
+  std::ifstream in(config.tuningFile);
+  if (!in)
+    return invalidArgument("LOOM_TUNING_FILE: cannot read '" + config.tuningFile +
+                           "': " + std::strerror(errno));
+  std::stringstream text;
+  text << in.rdbuf();
+  Result<algo::CostModel> model = algo::CostModel::parse(text.str());
+  if (!model.isOk()) return model.status().withContext("LOOM_TUNING_FILE " + config.tuningFile);
+  return text.str();
 }
 
 }  // namespace
@@ -33,6 +56,7 @@ Result<std::unique_ptr<Communicator>> Communicator::create(Init init) {
   ep.commHash = c->init_.commHash;
   ep.secret = c->init_.secret;
   ep.config = c->init_.config;
+  LOOM_ASSIGN_OR_RETURN(ep.tuning, loadTuningText(c->init_.config));
   LOOM_ASSIGN_OR_RETURN(c->engine_, Engine::create(std::move(ep)));
   c->bootstrap_ = std::make_unique<bootstrap::Bootstrap>(
       c->init_.store, storePrefix(c->init_.commHash), c->rank(), c->nranks(),
@@ -45,7 +69,19 @@ Result<std::unique_ptr<Communicator>> Communicator::create(Init init) {
     LOOM_ASSIGN_OR_RETURN(PeerInfo p, PeerInfo::parse((*all)[r], r));
     peers.push_back(std::move(p));
   }
+  const std::string peers0Tuning = peers[0].tuning;
   LOOM_RETURN_IF_ERROR(c->engine_->setPeers(std::move(peers)));
+  LOOM_ASSIGN_OR_RETURN(
+      c->topo_, fuseTopology(*c->bootstrap_, c->init_.config, c->rank(), c->engine_->hostMap()));
+  // Every rank must plan alike (or their schedules would not match): all use rank 0's profile
+  // and the communicator-wide oversubscription.
+  LOOM_ASSIGN_OR_RETURN(c->costModel_, algo::CostModel::parse(peers0Tuning));
+  const topo::HostMap& hosts = c->engine_->hostMap();
+  c->planTopology_.nhosts = hosts.nhosts();
+  for (int h = 0; h < hosts.nhosts(); ++h)
+    c->planTopology_.maxRanksPerHost =
+        std::max(c->planTopology_.maxRanksPerHost, static_cast<int>(hosts.ranksOn(h).size()));
+  c->planTopology_.oversubscribed = c->engine_->anyOversubscribed();
   Engine* engine = c->engine_.get();
   c->lanes_ = std::make_unique<LaneTable>(
       [engine](int peer, int lane) { return engine->connection(peer, lane); });
@@ -99,8 +135,16 @@ Result<std::unique_ptr<Communicator>> Communicator::split(int color, int key,
   return create(std::move(child));
 }
 
+std::string Communicator::describe() const {
+  const uint64_t h = init_.commHash;
+  return "communicator " + (init_.name.empty() ? std::string() : init_.name + " ") + "0x" +
+         toHex(&h, sizeof(h));
+}
+
 Status Communicator::asyncError() const {
   std::lock_guard<std::mutex> lock(errorMu_);
+  // An abort from a signal handler sets only the flag (abortSignalSafe()).
+  if (asyncError_.isOk() && aborted()) return abortedError("communicator aborted");
   return asyncError_;
 }
 
@@ -133,6 +177,12 @@ std::byte* Communicator::scratch(size_t bytes) {
 }
 
 void Communicator::finish(const PreparedUnit& pu, const Status& status) {
+  // A zero-byte send completes without waiting for delivery (schedule.h); if its connection
+  // still holds it (e.g. mid-handshake), the engine keeps progressing that connection.
+  if (status.isOk() && pu.execution)
+    for (const LaneState* lane : pu.execution->lanes())
+      if (lane->send && lane->conn->sendsCompleted() < lane->conn->sendsPosted())
+        engine_->linger(lane->conn);
   if (!status.isOk()) {
     Code c = status.code();
     if (c != Code::kInvalidArgument && c != Code::kInvalidUsage) setAsyncError(status);

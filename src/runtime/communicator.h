@@ -22,8 +22,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
+#include "algorithms/cost_model.h"
 #include "algorithms/planner.h"
 #include "base/config.h"
 #include "base/status.h"
@@ -34,6 +36,7 @@
 #include "runtime/lanes.h"
 #include "runtime/op.h"
 #include "runtime/plan.h"
+#include "runtime/topo_fusion.h"
 #include "runtime/work.h"
 
 namespace loom::runtime {
@@ -72,8 +75,16 @@ class Communicator {
   int rank() const { return init_.rank; }
   int nranks() const { return init_.nranks; }
   const Config& config() const { return init_.config; }
+  const algo::CostModel& costModel() const { return costModel_; }
+  const algo::Topology& planTopology() const { return planTopology_; }
   const std::string& name() const { return init_.name; }
+  uint64_t commHash() const { return init_.commHash; }
+  // "communicator <name> (0x<hash>)": how logs and errors name this communicator.
+  std::string describe() const;
   Engine& engine() { return *engine_; }
+  // Where the ranks are: hosts, places, paths (topo_fusion.h). Set by create.
+  const TopoView& topology() const { return *topo_; }
+  bootstrap::Bootstrap& bootstrap() { return *bootstrap_; }
 
   // Collective: ranks with equal color form a new communicator ordered by (key, rank); a
   // NOCOLOR rank (color < 0) takes part and gets nullptr.
@@ -86,6 +97,9 @@ class Communicator {
 
   // Stops everything now, from any thread: pending and future operations fail with Aborted.
   void abort();
+  // The part of abort() that is async-signal-safe (engine.h): pending and later operations
+  // fail with Aborted; asyncError() reports it. Frees nothing.
+  void abortSignalSafe() { engine_->abortSignalSafe(); }
   bool aborted() const { return engine_->abortFlag().load(); }
   // Waits for outstanding asynchronous work (bounded by the timeout) and stops the worker.
   Status quiesce();
@@ -93,6 +107,7 @@ class Communicator {
   // ---- used by Group ----
   // Sequence numbers, taken at submission in issue order.
   uint64_t nextCollectiveSeq() { return collectiveSeq_++; }
+  uint64_t nextCheckSeq() { return checkSeq_++; }  // LOOM_CHECK rounds (check.h)
   uint64_t nextP2pSeq(int peer, bool send);
   // Builds the unit's Execution (or completes it on the spot when trivial).
   Result<std::unique_ptr<PreparedUnit>> prepare(Unit unit);
@@ -108,6 +123,7 @@ class Communicator {
  private:
   explicit Communicator(Init init) : init_(std::move(init)) {}
   Status prepareCollective(const OpDesc& op, PreparedUnit* out);
+  void logChoice(const algo::CollectiveArgs& args, const algo::Choice& choice);
   Status prepareP2p(PreparedUnit* out);
   std::byte* scratch(size_t bytes);
   LaneProvider laneProvider();
@@ -116,13 +132,18 @@ class Communicator {
   Init init_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<bootstrap::Bootstrap> bootstrap_;
+  std::shared_ptr<const TopoView> topo_;
   algo::AlgoOverrides overrides_;
+  algo::CostModel costModel_;                   // LOOM_TUNING_FILE or the defaults
+  algo::Topology planTopology_;                 // what the planner knows of the machine
+  std::unordered_set<uint64_t> loggedChoices_;  // TUNING log: each choice once
   PlanCache plans_;
   std::unique_ptr<LaneTable> lanes_;
   std::unique_ptr<std::byte[]> scratch_;
   size_t scratchBytes_ = 0;
 
   uint64_t collectiveSeq_ = 0;
+  uint64_t checkSeq_ = 0;
   std::vector<uint64_t> p2pSendSeq_, p2pRecvSeq_;
   uint64_t splitSeq_ = 0;
 

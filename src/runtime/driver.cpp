@@ -43,11 +43,24 @@ bool startNext(Active* a) {
 
 Status timeoutStatus(Communicator* comm, const PreparedUnit& u) {
   const Execution& e = *u.execution;
+  Engine* engine = &comm->engine();
   return timeoutError(e.params().label.toString() + " timed out after " +
                       std::to_string(comm->config().timeoutMs) + " ms on rank " +
                       std::to_string(comm->rank()) + " of " + std::to_string(comm->nranks()) +
-                      (comm->name().empty() ? "" : " (communicator " + comm->name() + ")") +
-                      ": waiting at " + e.stallReport() + " (LOOM_TIMEOUT_MS sets the deadline)");
+                      " (" + comm->describe() + "): waiting at " +
+                      e.stallReport([engine](int peer) { return engine->describePeer(peer); }) +
+                      " (LOOM_TIMEOUT_MS or loomConfig_t.timeoutMs sets the deadline)");
+}
+
+// "rank 1 of 4 (communicator 0x...)", led by "allreduce #12 (...) on " unless the error already
+// starts with the operation: what a transport error is prefixed with, so that every failure
+// names the rank, communicator and operation that met it.
+Status withFailureContext(const Status& s, Communicator* comm, const PreparedUnit& u) {
+  const std::string label = u.execution->params().label.toString();
+  std::string where = "rank " + std::to_string(comm->rank()) + " of " +
+                      std::to_string(comm->nranks()) + " (" + comm->describe() + ")";
+  if (s.message().rfind(label, 0) != 0) where = label + " on " + where;
+  return s.withContext(where);
 }
 
 // One pass over every active unit. Returns true when anything moved.
@@ -59,6 +72,7 @@ bool pass(std::vector<Active>* active) {
     Status s = comm->engine().progressTransports();
     bool moved = false;
     if (s.isOk()) s = a.unit->execution->progress(&moved);
+    if (!s.isOk()) s = withFailureContext(s, comm, *a.unit);
     if (s.isOk() && comm->aborted())
       s = abortedError(a.unit->execution->params().label.toString() + ": communicator aborted");
     if (s.isOk() && !a.unit->execution->done() && a.unit->deadline.expired())
@@ -99,6 +113,36 @@ void sleepOnce(std::vector<Active>* active) {
     if (a.stream) a.stream->comm->engine().doorbell().disarm();
 }
 
+// Before returning, the zero-byte sends that completed early (engine.h, linger) must have left:
+// the peer's matching receive needs nothing more from this rank, so this cannot deadlock, and a
+// rank that goes quiet after the call would otherwise strand its peer.
+void drainLingering(std::vector<Stream>* streams) {
+  for (Stream& s : *streams) {
+    Communicator* comm = s.comm;
+    Engine& engine = comm->engine();
+    if (!engine.lingering()) continue;
+    const Deadline deadline = Deadline::afterMs(comm->config().timeoutMs);
+    while (engine.lingering()) {
+      Status st = engine.progressTransports();
+      if (st.isOk() && comm->aborted()) st = abortedError("communicator aborted");
+      if (st.isOk() && deadline.expired())
+        st = timeoutError("delivering a zero-byte message on rank " + std::to_string(comm->rank()) +
+                          " timed out after " + std::to_string(comm->config().timeoutMs) + " ms");
+      if (!st.isOk()) {
+        LOOM_LOG(kWarn, kColl) << st.toString();
+        comm->setAsyncError(st);
+        if (s.status.isOk()) s.status = st;
+        break;
+      }
+      if (engine.lingering()) {
+        std::vector<pollfd> fds;
+        engine.addPollFds(&fds);
+        ::poll(fds.data(), fds.size(), 1);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Status drive(std::vector<Stream>* streams) {
@@ -109,8 +153,11 @@ Status drive(std::vector<Stream>* streams) {
     active.push_back(std::move(a));
   }
   int64_t spinNs = 0;
-  for (Stream& s : *streams)
+  bool yield = false;
+  for (Stream& s : *streams) {
     spinNs = std::max<int64_t>(spinNs, s.comm->config().spinUs * 1000);
+    yield = yield || s.comm->engine().oversubscribed();
+  }
   int64_t idleSince = 0;
   for (;;) {
     bool anyActive = false;
@@ -124,12 +171,17 @@ Status drive(std::vector<Stream>* streams) {
     const int64_t now = nowNs();
     if (idleSince == 0) idleSince = now;
     if (now - idleSince < spinNs) {
-      __builtin_ia32_pause();
+      // With more ranks than CPUs the peer we wait for may need this CPU: offer it.
+      if (yield)
+        sched_yield();
+      else
+        __builtin_ia32_pause();
       continue;
     }
     sleepOnce(&active);
     idleSince = 0;
   }
+  drainLingering(streams);
   for (Stream& s : *streams)
     if (!s.status.isOk()) return s.status;
   return Status::ok();

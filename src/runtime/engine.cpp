@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
+
 #include "base/host.h"
 #include "base/log.h"
 #include "base/wire.h"
@@ -12,6 +15,7 @@ namespace loom::runtime {
 namespace {
 constexpr uint32_t kPeerInfoMagic = 0x6c6d7069;  // "lmpi"
 constexpr size_t kMaxHostBytes = 1024;
+constexpr size_t kMaxTuningBytes = 4096;
 constexpr size_t kMaxTransports = 8;
 }  // namespace
 
@@ -27,6 +31,8 @@ bootstrap::Bytes PeerInfo::serialize() const {
     w.str(name);
     w.str(address);
   }
+  w.u32(static_cast<uint32_t>(cpus));
+  w.str(tuning);
   return w.take();
 }
 
@@ -54,6 +60,11 @@ Result<PeerInfo> PeerInfo::parse(const bootstrap::Bytes& bytes, int expectedRank
     LOOM_RETURN_IF_ERROR(r.str(&address, transport::Transport::kMaxAddressBytes));
     info.addresses.emplace_back(std::move(name), std::move(address));
   }
+  uint32_t cpus;
+  LOOM_RETURN_IF_ERROR(r.u32(&cpus));
+  if (cpus < 1 || cpus > (1u << 20)) return remoteError("peer info: bad CPU count");
+  info.cpus = static_cast<int32_t>(cpus);
+  LOOM_RETURN_IF_ERROR(r.str(&info.tuning, kMaxTuningBytes));
   LOOM_RETURN_IF_ERROR(r.expectEnd());
   return info;
 }
@@ -87,6 +98,8 @@ Result<std::unique_ptr<Engine>> Engine::create(Params params) {
   }
   e->local_.rank = e->params_.rank;
   e->local_.pid = ::getpid();
+  e->local_.cpus = usableCpus();
+  e->local_.tuning = e->params_.tuning;
   e->local_.hostId = hostIdentity(cfg.hostId);
   e->local_.hostName = hostName();
   return e;
@@ -127,6 +140,15 @@ Status Engine::setPeers(std::vector<PeerInfo> peers) {
   for (const PeerInfo& p : peers_)
     hostIds.push_back(p.hostId);
   hosts_ = topo::HostMap(hostIds);
+  // A host is oversubscribed when its ranks outnumber the CPUs of the most confined of them.
+  for (int h = 0; h < hosts_.nhosts(); ++h) {
+    int cpus = INT32_MAX;
+    for (int r : hosts_.ranksOn(h))
+      cpus = std::min<int>(cpus, peers_[r].cpus);
+    const bool over = static_cast<int>(hosts_.ranksOn(h).size()) > cpus;
+    anyOversubscribed_ = anyOversubscribed_ || over;
+    if (h == hosts_.hostOf(params_.rank)) oversubscribed_ = over;
+  }
   peerTransport_.assign(peers_.size(), "self");
   for (int r = 0; r < static_cast<int>(peers_.size()); ++r) {
     if (r == params_.rank) continue;
@@ -171,9 +193,32 @@ Result<transport::Connection*> Engine::connection(int peer, int lane) {
 }
 
 Status Engine::progressTransports() {
-  for (auto& [name, t] : transports_)
-    LOOM_RETURN_IF_ERROR(t->progress());
+  // Accepting is a system call per listening transport; a connection in its handshake drives
+  // its own transport's accepts (shm, socket), so the engine-wide pass (accepts for peers this
+  // rank has not reached yet, farewells) runs at most every kTransportPollNs. Without this an
+  // 8-byte operation spent most of its time in accept4 returning EAGAIN.
+  const int64_t now = nowNs();
+  if (now - lastTransportPollNs_ >= kTransportPollNs) {
+    lastTransportPollNs_ = now;
+    for (auto& [name, t] : transports_)
+      LOOM_RETURN_IF_ERROR(t->progress());
+  }
+  for (size_t i = 0; i < lingering_.size();) {
+    transport::Connection* c = lingering_[i];
+    LOOM_RETURN_IF_ERROR(c->progress());
+    if (c->sendsCompleted() < c->sendsPosted()) {
+      ++i;
+    } else {
+      lingering_[i] = lingering_.back();
+      lingering_.pop_back();
+    }
+  }
   return Status::ok();
+}
+
+void Engine::linger(transport::Connection* conn) {
+  if (std::find(lingering_.begin(), lingering_.end(), conn) == lingering_.end())
+    lingering_.push_back(conn);
 }
 
 void Engine::addPollFds(std::vector<pollfd>* fds) const {
@@ -192,7 +237,14 @@ void Engine::abort() {
   [[maybe_unused]] ssize_t n = ::write(doorbell_->eventFd(), &one, sizeof(one));
 }
 
+void Engine::abortSignalSafe() {
+  abort_.store(true);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(doorbell_->eventFd(), &one, sizeof(one));
+}
+
 void Engine::closeAll(Deadline deadline) {
+  lingering_.clear();
   if (abort_) deadline = Deadline::afterMs(0);
   for (auto& [key, c] : connections_) {
     Status s = c->close(deadline);

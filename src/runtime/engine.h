@@ -35,6 +35,8 @@ struct PeerInfo {
   std::string hostId;
   std::string hostName;
   std::vector<std::pair<std::string, std::string>> addresses;  // transport name -> address
+  int32_t cpus = 1;    // CPUs the process may run on (usableCpus)
+  std::string tuning;  // the cost-model profile text this rank loaded ("" = built-in)
 
   bootstrap::Bytes serialize() const;
   static Result<PeerInfo> parse(const bootstrap::Bytes& bytes, int expectedRank);
@@ -48,6 +50,7 @@ class Engine {
     uint64_t commHash = 0;
     std::array<uint8_t, 16> secret{};
     Config config;
+    std::string tuning;  // published in PeerInfo: every rank plans with rank 0's
   };
 
   static Result<std::unique_ptr<Engine>> create(Params params);
@@ -59,8 +62,13 @@ class Engine {
 
   // The connection to (peer, lane), created on first use.
   Result<transport::Connection*> connection(int peer, int lane);
-  // Accepts handshakes for every transport. Never blocks.
+  // Accepts handshakes for every transport and moves lingering sends. Never blocks.
   Status progressTransports();
+  // Keeps progressing `conn` until every send posted on it completed: a finished operation
+  // may leave an eager zero-byte send queued (e.g. behind a handshake) that no later operation
+  // touches, and its peer waits for it.
+  void linger(transport::Connection* conn);
+  bool lingering() const { return !lingering_.empty(); }
   // Doorbell plus every transport's and connection's descriptors, for the driver's poll().
   void addPollFds(std::vector<pollfd>* fds) const;
 
@@ -68,8 +76,16 @@ class Engine {
   std::atomic<bool>& abortFlag() { return abort_; }
   // Sets the abort flag and wakes the driver.
   void abort();
+  // The same, async-signal-safe: an atomic store and a write() to the doorbell's eventfd, no
+  // locks, no allocation. For watchdogs and signal handlers.
+  void abortSignalSafe();
 
   const topo::HostMap& hostMap() const { return hosts_; }
+  // More ranks of this communicator on this host than CPUs this process may run on: waiting
+  // ranks then yield their CPU instead of spinning on it.
+  bool oversubscribed() const { return oversubscribed_; }
+  // Whether any host of the communicator is oversubscribed (the same answer on every rank).
+  bool anyOversubscribed() const { return anyOversubscribed_; }
   const Config& config() const { return params_.config; }
   int rank() const { return params_.rank; }
   int nranks() const { return params_.nranks; }
@@ -93,6 +109,11 @@ class Engine {
   std::vector<PeerInfo> peers_;
   std::vector<std::string> peerTransport_;
   topo::HostMap hosts_;
+  bool oversubscribed_ = false;
+  bool anyOversubscribed_ = false;
+  std::vector<transport::Connection*> lingering_;
+  static constexpr int64_t kTransportPollNs = 50'000;
+  int64_t lastTransportPollNs_ = 0;
   std::map<std::pair<int, int>, std::unique_ptr<transport::Connection>> connections_;
 };
 

@@ -192,6 +192,10 @@ Status Execution::reapCompletions(Lane* lane, bool* progressed) {
     finishSlice(rec.program, rec.step);
     *progressed = true;
   }
+  if (completed != lane->completedMessages) {
+    lane->completedMessages = completed;
+    lane->lastCompletionNs = nowNs();
+  }
   return Status::ok();
 }
 
@@ -216,7 +220,20 @@ Status Execution::progress(bool* progressed) {
   return Status::ok();
 }
 
-std::string Execution::stallReport() const {
+std::string Execution::lastHeard(int peer, int lane) const {
+  for (const Lane* l : lanes_) {
+    if (l->send || l->peer != peer || l->lane != lane) continue;
+    if (l->lastCompletionNs == 0)
+      return "nothing received from rank " + std::to_string(peer) + " on lane " +
+             std::to_string(lane) + " yet";
+    return "last message from rank " + std::to_string(peer) + " (#" +
+           std::to_string(l->completedMessages) + " on lane " + std::to_string(lane) + ") " +
+           std::to_string((nowNs() - l->lastCompletionNs) / 1000000) + " ms ago";
+  }
+  return "nothing received from rank " + std::to_string(peer) + " in this operation";
+}
+
+std::string Execution::stallReport(const std::function<std::string(int)>& describePeer) const {
   std::string out;
   for (size_t p = 0; p < programs_.size(); ++p) {
     const ChannelPlan& ch = *programs_[p].channel;
@@ -228,9 +245,11 @@ std::string Execution::stallReport() const {
       out += "lane " + std::to_string(programs_[p].lane) + " step " + std::to_string(i + 1) + "/" +
              std::to_string(ch.steps.size()) + " (" + algo::stepKindName(s.kind);
       if (isNetworkStep(s.kind))
-        out += (s.kind == StepKind::kSend ? " to rank " : " from rank ") + std::to_string(s.peer);
+        out += (s.kind == StepKind::kSend ? " to " : " from ") +
+               (describePeer ? describePeer(s.peer) : "rank " + std::to_string(s.peer));
       out += "): " + std::to_string(st.completed) + " of " + std::to_string(ch.steps[i].nslices) +
              " slices done, " + std::to_string(st.posted) + " posted";
+      if (isNetworkStep(s.kind)) out += "; " + lastHeard(s.peer, programs_[p].lane);
       break;
     }
   }

@@ -76,10 +76,13 @@ class Execution {
   bool done() const { return remainingSteps_ == 0; }
 
   // Where the execution is waiting, for timeout messages: the first unfinished step of each
-  // program with its peer and slice counts.
-  std::string stallReport() const;
+  // program with its peer (described by describePeer when given), its slice counts and the last
+  // progress heard from that peer on the step's lane.
+  std::string stallReport(const std::function<std::string(int)>& describePeer = nullptr) const;
   const ExecParams& params() const { return params_; }
   uint64_t bytesSent() const { return bytesSent_; }
+  // The lanes this execution used (for the engine's lingering sends, engine.h).
+  const std::vector<LaneState*>& lanes() const { return lanes_; }
   uint64_t bytesReceived() const { return bytesRecv_; }
 
  private:
@@ -90,6 +93,7 @@ class Execution {
   using Lane = LaneState;
 
   Result<Lane*> laneFor(int peer, int lane, bool send);
+  std::string lastHeard(int peer, int lane) const;
   Status postReady(size_t p, bool* progressed);
   bool dependenciesMet(size_t p, size_t i, uint32_t slice) const;
   Status postSlice(size_t p, size_t i, Lane* lane);

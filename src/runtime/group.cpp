@@ -4,6 +4,7 @@
 #include <map>
 #include <vector>
 
+#include "runtime/check.h"
 #include "runtime/driver.h"
 
 namespace loom::runtime {
@@ -50,7 +51,23 @@ Organised organise(std::vector<Recorded> ops) {
   return plan;
 }
 
+// LOOM_CHECK (check.h): the collectives of every communicator in the plan.
+Status checkPlan(const Organised& plan) {
+  std::vector<CheckedOps> items;
+  for (const auto& [comm, streams] : plan) {
+    if (!comm->config().check) continue;
+    items.push_back({comm, {}});
+    for (const std::vector<Unit>& units : streams)
+      for (const Unit& u : units)
+        if (!u.isP2p())
+          for (const OpDesc& op : u.ops)
+            items.back().ops.push_back(&op);
+  }
+  return items.empty() ? Status::ok() : checkCollectives(items);
+}
+
 Status runBlocking(Organised plan) {
+  LOOM_RETURN_IF_ERROR(checkPlan(plan));
   bool allIdle = true;
   for (auto& [comm, streams] : plan)
     allIdle = allIdle && comm->idle();
@@ -76,6 +93,7 @@ Status runBlocking(Organised plan) {
 
 // One operation outside a group: the common case, without the group bookkeeping.
 Status runOne(Communicator* comm, const OpDesc& op) {
+  if (comm->config().check && !isP2p(op)) LOOM_RETURN_IF_ERROR(checkCollectives({{comm, {&op}}}));
   if (!comm->idle()) {
     std::vector<std::vector<Unit>> streams(1);
     streams[0].emplace_back();
@@ -132,6 +150,7 @@ Result<std::shared_ptr<WorkState>> groupEndAsync() {
   tGroup.depth = 0;
   Organised plan = organise(std::move(tGroup.ops));
   tGroup.ops.clear();
+  LOOM_RETURN_IF_ERROR(checkPlan(plan));
   // Zero parts (an empty group) is a work that is already complete.
   auto work = std::make_shared<WorkState>(static_cast<int>(plan.size()));
   for (auto& [comm, streams] : plan)

@@ -45,6 +45,10 @@ struct LaneState {
   size_t stagingSlotBytes = 0;
   int stagingSlots = 0;
   bool blockedThisPass = false;
+  // The last progress heard on this lane, for timeout messages: when a message last completed
+  // (0 = never) and how many have completed over the communicator's life.
+  int64_t lastCompletionNs = 0;
+  uint64_t completedMessages = 0;
 
   // Staging slot i's memory, allocating (and faulting in) every slot on first use.
   std::byte* stagingSlot(int slot) {

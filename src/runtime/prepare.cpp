@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "base/hash.h"
+#include "base/log.h"
 #include "base/reduce.h"
 #include "runtime/communicator.h"
 
@@ -85,6 +86,26 @@ Result<std::unique_ptr<PreparedUnit>> Communicator::prepare(Unit unit) {
   return pu;
 }
 
+void Communicator::logChoice(const algo::CollectiveArgs& args, const algo::Choice& choice) {
+  const uint64_t key =
+      hashCombine(hashCombine(static_cast<uint64_t>(args.collective), choice.bytes),
+                  hashCombine(reinterpret_cast<uintptr_t>(choice.algorithm), args.inPlace ? 1 : 0));
+  if (!loggedChoices_.insert(key).second) return;
+  std::string others;
+  for (const algo::Algorithm* a : algo::algorithmsFor(args.collective)) {
+    if (a == choice.algorithm || !a->supports(args)) continue;
+    const double us = algo::predictUs(*a, args, choice.bytes, costModel_, planTopology_);
+    if (us >= 0) others += " " + std::string(a->name()) + "=" + std::to_string(us);
+  }
+  LOOM_LOG(kInfo, kTuning) << algo::collectiveName(args.collective) << " " << choice.bytes
+                           << " B on " << nranks() << " ranks (" << planTopology_.nhosts
+                           << " host(s)" << (planTopology_.oversubscribed ? ", oversubscribed" : "")
+                           << "): " << choice.algorithm->name()
+                           << (choice.overridden ? " (LOOM_ALGO)" : "") << ", predicted "
+                           << choice.predictedUs
+                           << " us; others (us):" << (others.empty() ? " none" : others);
+}
+
 Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   if (op.count == 0 && op.collective != Collective::kBarrier) {
     out->trivial = true;  // nothing to move; like NCCL, a zero-count call returns at once
@@ -100,8 +121,11 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   args.nchannels = config().nchannels > 0 ? static_cast<int>(config().nchannels) : 1;
   const bool preMul = op.op.kind == RedOpKind::kPreMulSum && algo::isReduction(op.collective);
   if (preMul) args.inPlace = false;  // the scaled copy below is a separate input
-  LOOM_ASSIGN_OR_RETURN(const algo::Algorithm* algorithm,
-                        algo::chooseAlgorithm(args, elemBytes, overrides_));
+  algo::Choice choice;
+  LOOM_ASSIGN_OR_RETURN(
+      const algo::Algorithm* algorithm,
+      algo::chooseAlgorithm(args, elemBytes, overrides_, costModel_, planTopology_, &choice));
+  if (log::enabled(LogLevel::kInfo, Subsys::kTuning)) logChoice(args, choice);
   LOOM_ASSIGN_OR_RETURN(
       std::shared_ptr<const Plan> plan,
       plans_.get(*algorithm, args, rank(), elemBytes, static_cast<size_t>(config().sliceBytes)));

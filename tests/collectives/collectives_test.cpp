@@ -25,10 +25,11 @@ std::string paramName(const testing::TestParamInfo<Param>& info) {
   return std::string(info.param.transport) + "_" + std::to_string(info.param.nranks) + "ranks";
 }
 
-std::vector<loomComm_t> initAll(const Param& p, int timeoutMs = 30000) {
+std::vector<loomComm_t> initAll(const Param& p, int timeoutMs = 30000, const char* algo = nullptr) {
   loomConfig_t cfg = LOOM_CONFIG_INITIALIZER;
   cfg.transport = p.transport;
   cfg.timeoutMs = timeoutMs;
+  cfg.algo = algo;
   std::vector<loomComm_t> comms(p.nranks);
   loomResult_t r = loomCommInitAll(comms.data(), p.nranks, nullptr, &cfg);
   EXPECT_EQ(r, loomSuccess) << loomGetLastError(nullptr);
@@ -72,7 +73,7 @@ TEST_P(CollectivesTest, GroupedSendRecvExchanges) {
 }
 
 TEST_P(CollectivesTest, BarrierAndCountersAgree) {
-  std::vector<loomComm_t> comms = initAll(GetParam());
+  std::vector<loomComm_t> comms = initAll(GetParam(), 30000, "allreduce:ring");
   ASSERT_FALSE(comms.empty());
   const int n = GetParam().nranks;
   onEveryRank(n, [&](int r) {

@@ -5,6 +5,9 @@
 // torchrun- and srun-style environments).
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
 #include <string>
 
 #include "collectives.h"
@@ -389,6 +392,40 @@ TEST(LoomPerfOptions, AlgoAndTransportReachTheLibrary) {
       {"-np", "2", "all_reduce", "--algo", "no_such_algorithm", "-b", "1K", "-e", "1K", "-n", "1"});
   EXPECT_NE(bad.exitCode, 0);
   EXPECT_NE(bad.err.find("no_such_algorithm"), std::string::npos) << bad.err;
+}
+
+// --calibrate measures this machine and writes a profile that every later run can load; the
+// planner then logs its choices with predicted times from it.
+TEST(LoomPerfCalibrate, WritesAProfileThePlannerLoads) {
+  const std::string dir = makeTempDir();
+  const std::string profile = dir + "/tuning.txt";
+  ProcessResult r = perf({"--calibrate", profile}, 240);
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  const std::string text = readFile(profile);
+  for (const char* key : {"intra.alpha_us", "intra.gbps", "inter.alpha_us", "inter.gbps",
+                          "reduce.gbps", "step.us", "wake.us"}) {
+    const size_t at = text.find(std::string("\n") + key + " ");
+    ASSERT_NE(at, std::string::npos) << key << " missing from:\n" << text;
+    const double value = std::atof(text.c_str() + at + std::strlen(key) + 2);
+    EXPECT_GT(value, 0) << key;
+    EXPECT_TRUE(std::isfinite(value)) << key;
+  }
+  std::map<std::string, std::string> env = kEnv;
+  env["LOOM_TUNING_FILE"] = profile;
+  env["LOOM_DEBUG"] = "INFO";
+  env["LOOM_DEBUG_SUBSYS"] = "TUNING";
+  ProcessResult run = runProcess(
+      {kPerf, "-np", "2", "all_reduce", "-b", "8", "-e", "64K", "-f", "64", "-n", "2"}, env, 120);
+  ASSERT_EQ(run.exitCode, 0) << run.out << run.err;
+  const std::string all = run.out + run.err;
+  EXPECT_NE(all.find("TUNING allreduce 8 B on 2 ranks"), std::string::npos) << all;
+  EXPECT_NE(all.find("predicted"), std::string::npos) << all;
+  env["LOOM_TUNING_FILE"] = dir + "/missing.txt";
+  ProcessResult bad = runProcess({kPerf, "-np", "2", "all_reduce", "-b", "8", "-e", "8"}, env, 120);
+  EXPECT_NE(bad.exitCode, 0);
+  EXPECT_NE((bad.out + bad.err).find("LOOM_TUNING_FILE: cannot read"), std::string::npos)
+      << bad.out << bad.err;
+  removeTree(dir);
 }
 
 }  // namespace

@@ -110,16 +110,7 @@ TEST(AlgoOverridesTest, RejectsMalformedEntries) {
   EXPECT_THAT(parseError("allreduce:ring;allreduce:ring"), HasSubstr("allreduce is given twice"));
 }
 
-TEST(PlannerTest, BroadcastDefaultsToBinomialBelow64KiBAndChainFrom64KiB) {
-  const AlgoOverrides none;
-  Result<const Algorithm*> small = chooseAlgorithm(broadcastOf(16383), 4, none);
-  Result<const Algorithm*> large = chooseAlgorithm(broadcastOf(16384), 4, none);
-  ASSERT_TRUE(small.isOk() && large.isOk());
-  EXPECT_EQ(*small, algo(Collective::kBroadcast, "binomial"));
-  EXPECT_EQ(*large, algo(Collective::kBroadcast, "chain"));
-}
-
-TEST(PlannerTest, EveryOtherCollectiveDefaultsToItsAlgorithm) {
+TEST(PlannerTest, EveryCollectiveHasADefault) {
   const AlgoOverrides none;
   for (int c = 0; c < kNumCollectives; ++c) {
     const Collective collective = static_cast<Collective>(c);

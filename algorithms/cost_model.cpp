@@ -1,0 +1,213 @@
+#include "algorithms/cost_model.h"
+
+#include <bit>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <utility>
+
+namespace loom::algo {
+namespace {
+
+// The pipelining unit the formulas assume for pipelined algorithms (the runtime's default).
+constexpr double kSliceBytes = 128 * 1024;
+
+struct Terms {
+  double n;         // ranks
+  double log2n;     // ceil(log2 n)
+  double pow2;      // largest power of two <= n
+  double log2pow2;  // log2(pow2)
+  bool fold;        // n is not a power of two
+  double a;         // per message: latency + step overhead (+ wake-up)
+  double b;         // per byte on the link
+  double g;         // per byte reduced
+  double copy;      // per byte copied locally
+};
+
+using Formula = std::function<double(const Terms&, double bytes)>;
+
+const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
+  static const auto* table = new std::map<std::pair<Collective, std::string_view>, Formula>{
+      // AllReduce: bytes = the vector.
+      {{Collective::kAllReduce, "ring"},
+       [](const Terms& t, double N) {
+         return 2 * (t.n - 1) * t.a + 2 * (t.n - 1) / t.n * N * t.b + (t.n - 1) / t.n * N * t.g;
+       }},
+      {{Collective::kAllReduce, "recursive_doubling"},
+       [](const Terms& t, double N) {
+         const double fold = t.fold ? 2 * (t.a + N * t.b) + N * t.g : 0;
+         return t.log2pow2 * (t.a + N * t.b + N * t.g) + fold;
+       }},
+      {{Collective::kAllReduce, "rabenseifner"},
+       [](const Terms& t, double N) {
+         const double fold = t.fold ? 2 * (t.a + N * t.b) + N * t.g : 0;
+         const double share = (t.pow2 - 1) / t.pow2 * N;
+         return 2 * t.log2pow2 * t.a + 2 * share * t.b + share * t.g + fold;
+       }},
+      {{Collective::kAllReduce, "double_binary_tree"},
+       [](const Terms& t, double N) {
+         const double s = std::min(N / 2, kSliceBytes);
+         return 2 * t.log2n * (t.a + s * t.b) + 2 * N * t.b + N * t.g;
+       }},
+      // Broadcast: bytes = the vector.
+      {{Collective::kBroadcast, "binomial"},
+       [](const Terms& t, double N) { return t.log2n * (t.a + N * t.b); }},
+      {{Collective::kBroadcast, "chain"},
+       [](const Terms& t, double N) {
+         const double s = std::min(N, kSliceBytes);
+         const double k = std::ceil(N / s);
+         return (t.n - 2 + k) * (t.a + s * t.b);
+       }},
+      {{Collective::kBroadcast, "scatter_allgather"},
+       [](const Terms& t, double N) {
+         return (t.log2n + t.n - 1) * t.a + 2 * (t.n - 1) / t.n * N * t.b;
+       }},
+      {{Collective::kBroadcast, "double_binary_tree"},
+       [](const Terms& t, double N) {
+         const double s = std::min(N / 2, kSliceBytes);
+         const double k = std::ceil(N / 2 / s);
+         return (t.log2n + k - 1) * (t.a + 2 * s * t.b);
+       }},
+      // Reduce: bytes = the vector.
+      {{Collective::kReduce, "binomial"},
+       [](const Terms& t, double N) { return t.log2n * (t.a + N * t.b + N * t.g); }},
+      // AllGather: bytes = the whole output (n blocks).
+      {{Collective::kAllGather, "ring"},
+       [](const Terms& t, double N) { return (t.n - 1) * (t.a + N / t.n * t.b); }},
+      {{Collective::kAllGather, "bruck"},
+       [](const Terms& t, double N) {
+         return t.log2n * t.a + (t.n - 1) / t.n * N * t.b + N / t.n * t.copy;
+       }},
+      {{Collective::kAllGather, "recursive_doubling"},
+       [](const Terms& t, double N) {
+         const double fold = t.fold ? 2 * t.a + N * t.b : 0;
+         return t.log2pow2 * t.a + (t.pow2 - 1) / t.pow2 * N * t.b + fold;
+       }},
+      // ReduceScatter: bytes = the whole input (n blocks).
+      {{Collective::kReduceScatter, "ring"},
+       [](const Terms& t, double N) { return (t.n - 1) * (t.a + N / t.n * (t.b + t.g)); }},
+      {{Collective::kReduceScatter, "recursive_halving"},
+       [](const Terms& t, double N) {
+         const double fold = t.fold ? 2 * t.a + N * (t.b + t.g) + N / t.n * t.b : 0;
+         const double sent = t.fold ? (t.n - 1) / t.n * N : (t.pow2 - 1) / t.pow2 * N;
+         return t.log2pow2 * t.a + sent * (t.b + t.g) + fold;
+       }},
+      // AllToAll: bytes = one rank's whole input (n blocks).
+      {{Collective::kAllToAll, "pairwise"},
+       [](const Terms& t, double N) { return (t.n - 1) * (t.a + N / t.n * t.b); }},
+      {{Collective::kAllToAll, "bruck"},
+       [](const Terms& t, double N) {
+         // B(n) = sum over i < n of popcount(i): the blocks Bruck moves in all its rounds.
+         double blocks = 0;
+         for (int i = 1; i < static_cast<int>(t.n); ++i)
+           blocks += std::popcount(unsigned(i));
+         return t.log2n * t.a + blocks / t.n * N * t.b + (blocks + t.n) / t.n * N * t.copy;
+       }},
+      // Gather / Scatter: bytes = the root's whole buffer.
+      {{Collective::kGather, "linear"},
+       [](const Terms& t, double N) { return (t.n - 1) * t.a + (t.n - 1) / t.n * N * t.b; }},
+      {{Collective::kScatter, "linear"},
+       [](const Terms& t, double N) { return (t.n - 1) * t.a + (t.n - 1) / t.n * N * t.b; }},
+      {{Collective::kBarrier, "dissemination"},
+       [](const Terms& t, double) { return t.log2n * t.a; }},
+      {{Collective::kSend, "direct"}, [](const Terms& t, double N) { return t.a + N * t.b; }},
+      {{Collective::kRecv, "direct"}, [](const Terms& t, double N) { return t.a + N * t.b; }},
+  };
+  return *table;
+}
+
+bool parseDouble(std::string_view text, double* out) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) || v < 0) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+Result<CostModel> CostModel::parse(std::string_view text) {
+  CostModel m;
+  const std::pair<const char*, double*> keys[] = {
+      {"intra.alpha_us", &m.intra.alphaUs},
+      {"intra.gbps", &m.intra.gbps},
+      {"inter.alpha_us", &m.inter.alphaUs},
+      {"inter.gbps", &m.inter.gbps},
+      {"reduce.gbps", &m.reduceGbps},
+      {"step.us", &m.stepUs},
+      {"wake.us", &m.wakeUs},
+  };
+  int lineNo = 0;
+  while (!text.empty()) {
+    const size_t eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    ++lineNo;
+    if (const size_t hash = line.find('#'); hash != std::string_view::npos)
+      line = line.substr(0, hash);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+      line.remove_prefix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+      line.remove_suffix(1);
+    if (line.empty()) continue;
+    const size_t space = line.find_first_of(" \t");
+    const std::string_view key = line.substr(0, space);
+    std::string_view value = space == std::string_view::npos ? "" : line.substr(space + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    double* slot = nullptr;
+    for (const auto& [name, field] : keys)
+      if (key == name) slot = field;
+    const std::string where = "tuning profile line " + std::to_string(lineNo) + ": ";
+    if (slot == nullptr) {
+      std::string known;
+      for (const auto& k : keys)
+        known += (known.empty() ? "" : ", ") + std::string(k.first);
+      return invalidArgument(where + "unknown key '" + std::string(key) + "' (known: " + known +
+                             ")");
+    }
+    if (!parseDouble(value, slot))
+      return invalidArgument(where + "'" + std::string(value) + "' is not a number >= 0");
+  }
+  if (m.intra.gbps <= 0 || m.inter.gbps <= 0 || m.reduceGbps <= 0)
+    return invalidArgument("tuning profile: bandwidths must be > 0");
+  return m;
+}
+
+std::string CostModel::format() const {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "intra.alpha_us %.17g\nintra.gbps %.17g\ninter.alpha_us %.17g\ninter.gbps "
+                "%.17g\nreduce.gbps %.17g\nstep.us %.17g\nwake.us %.17g\n",
+                intra.alphaUs, intra.gbps, inter.alphaUs, inter.gbps, reduceGbps, stepUs, wakeUs);
+  return buf;
+}
+
+double predictUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_t bytes,
+                 const CostModel& model, const Topology& topology) {
+  const auto& table = formulas();
+  const auto it = table.find({algorithm.collective(), algorithm.name()});
+  if (it == table.end()) return -1;
+  const int n = std::max(1, args.nranks);
+  if (n == 1) return model.stepUs;  // nothing moves
+  Terms t;
+  t.n = n;
+  t.log2n = std::ceil(std::log2(static_cast<double>(n)));
+  int pow2 = 1;
+  while (pow2 * 2 <= n)
+    pow2 *= 2;
+  t.pow2 = pow2;
+  t.log2pow2 = std::log2(static_cast<double>(pow2));
+  t.fold = pow2 != n;
+  const LinkCost& link = topology.nhosts > 1 ? model.inter : model.intra;
+  t.a = link.alphaUs + model.stepUs + (topology.oversubscribed ? model.wakeUs : 0);
+  t.b = link.usPerByte();
+  t.g = 1e-3 / model.reduceGbps;
+  t.copy = model.intra.usPerByte();
+  return it->second(t, static_cast<double>(bytes));
+}
+
+}  // namespace loom::algo

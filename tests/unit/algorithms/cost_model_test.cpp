@@ -1,0 +1,132 @@
+// The cost model and the planner's default rule: least predicted time, the tuning profile.
+#include "algorithms/cost_model.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "algorithms/planner.h"
+
+namespace loom::algo {
+namespace {
+
+using testing::HasSubstr;
+
+CollectiveArgs argsOf(Collective c, uint64_t count, int n) {
+  return {c, c == Collective::kBarrier ? 0u : count, n, 0, -1, false, 1};
+}
+
+std::string chosenName(Collective c, uint64_t bytes, int n, const Topology& topo = {},
+                       const CostModel& model = {}) {
+  const CollectiveArgs args = argsOf(c, bytes / 4, n);
+  Result<const Algorithm*> chosen = chooseAlgorithm(args, 4, AlgoOverrides{}, model, topo);
+  EXPECT_TRUE(chosen.isOk()) << chosen.status().toString();
+  return chosen.isOk() ? std::string((*chosen)->name()) : "";
+}
+
+TEST(CostModelTest, TheDefaultIsTheLeastPredictedTimeOfTheAlgorithmsThatCanRun) {
+  const Topology topologies[] = {{1, 4, false}, {1, 8, true}, {3, 2, false}};
+  for (int c = 0; c < kNumCollectives; ++c) {
+    const Collective collective = static_cast<Collective>(c);
+    if (collective == Collective::kSend || collective == Collective::kRecv) continue;
+    for (int n : {1, 2, 3, 4, 5, 8, 13, 16}) {
+      for (uint64_t count : {1ull, 100ull, 10000ull, 1ull << 22}) {
+        for (const Topology& topo : topologies) {
+          const CollectiveArgs args = argsOf(collective, count, n);
+          const uint64_t bytes = collectiveBytes(args, 4);
+          Choice choice;
+          Result<const Algorithm*> chosen =
+              chooseAlgorithm(args, 4, AlgoOverrides{}, CostModel{}, topo, &choice);
+          ASSERT_TRUE(chosen.isOk()) << chosen.status().toString();
+          ASSERT_TRUE((*chosen)->supports(args));
+          EXPECT_EQ(choice.algorithm, *chosen);
+          EXPECT_FALSE(choice.overridden);
+          ASSERT_GE(choice.predictedUs, 0)
+              << collectiveName(collective) << ": every built-in algorithm has a formula";
+          for (const Algorithm* other : algorithmsFor(collective)) {
+            if (!other->supports(args)) continue;
+            const double us = predictUs(*other, args, bytes, CostModel{}, topo);
+            EXPECT_GE(us, 0) << collectiveName(collective) << ":" << other->name();
+            EXPECT_LE(choice.predictedUs, us)
+                << collectiveName(collective) << " n=" << n << " count=" << count << " chose "
+                << (*chosen)->name() << " over " << other->name();
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CostModelTest, SmallAllReducesTakeFewStepsLargeOnesMoveFewBytes) {
+  EXPECT_EQ(chosenName(Collective::kAllReduce, 8, 8), "recursive_doubling");
+  const std::string large = chosenName(Collective::kAllReduce, 64 << 20, 8);
+  EXPECT_TRUE(large == "ring" || large == "rabenseifner") << large;
+}
+
+TEST(CostModelTest, BroadcastOnTwoRanksIsOneMessageAndLargeOnesPipeline) {
+  // On two ranks binomial and chain are one transfer; large chains pay per slice.
+  const std::string small2 = chosenName(Collective::kBroadcast, 8, 2);
+  EXPECT_TRUE(small2 == "binomial" || small2 == "chain") << small2;
+  EXPECT_EQ(chosenName(Collective::kBroadcast, 64 << 20, 2), "binomial");
+  EXPECT_NE(chosenName(Collective::kBroadcast, 64 << 20, 8), "binomial");
+  EXPECT_EQ(chosenName(Collective::kBroadcast, 8, 8), "binomial");
+}
+
+TEST(CostModelTest, OversubscriptionAndTheNetworkMakeEveryStepDearer) {
+  const CollectiveArgs args = argsOf(Collective::kAllReduce, 1 << 16, 4);
+  const Algorithm& ring = *findAlgorithm(Collective::kAllReduce, "ring");
+  const double base = predictUs(ring, args, 1 << 18, CostModel{}, {1, 4, false});
+  const double oversubscribed = predictUs(ring, args, 1 << 18, CostModel{}, {1, 4, true});
+  const double network = predictUs(ring, args, 1 << 18, CostModel{}, {2, 2, false});
+  EXPECT_NEAR(oversubscribed - base, 2 * 3 * CostModel{}.wakeUs, 1e-9);  // 2(n-1) steps
+  EXPECT_GT(network, base);
+  // With a dear wake-up, the 14-step ring loses to algorithms with log2(8) = 3 step pairs.
+  CostModel m;
+  m.wakeUs = 1000;
+  EXPECT_NE(chosenName(Collective::kAllReduce, 1 << 16, 8, {1, 8, true}, m), "ring");
+}
+
+TEST(CostModelTest, ProfileRoundTripsAndKeepsDefaultsForMissingKeys) {
+  CostModel m;
+  m.intra = {1.25, 7.5};
+  m.inter = {42, 0.75};
+  m.reduceGbps = 3;
+  m.stepUs = 0.125;
+  m.wakeUs = 9;
+  Result<CostModel> back = CostModel::parse(m.format());
+  ASSERT_TRUE(back.isOk()) << back.status().toString();
+  EXPECT_EQ(*back, m);
+  Result<CostModel> partial = CostModel::parse("# calibrated\n  intra.gbps 9  # shm\n\n");
+  ASSERT_TRUE(partial.isOk()) << partial.status().toString();
+  EXPECT_EQ(partial->intra.gbps, 9);
+  EXPECT_EQ(partial->inter.gbps, CostModel{}.inter.gbps);
+}
+
+TEST(CostModelTest, BadProfilesNameTheLine) {
+  auto error = [](const char* text) {
+    Result<CostModel> m = CostModel::parse(text);
+    EXPECT_FALSE(m.isOk()) << text;
+    return m.isOk() ? std::string() : m.status().message();
+  };
+  EXPECT_THAT(error("intra.gbps 1\nbogus 3\n"), HasSubstr("line 2: unknown key 'bogus'"));
+  EXPECT_THAT(error("intra.gbps fast\n"), HasSubstr("'fast' is not a number"));
+  EXPECT_THAT(error("wake.us -1\n"), HasSubstr("'-1' is not a number >= 0"));
+  EXPECT_THAT(error("inter.gbps 0\n"), HasSubstr("bandwidths must be > 0"));
+  EXPECT_THAT(error("step.us\n"), HasSubstr("'' is not a number"));
+}
+
+TEST(CostModelTest, AnOverrideIsReportedWithItsPrediction) {
+  Result<AlgoOverrides> overrides = parseAlgoOverrides("allreduce:ring");
+  ASSERT_TRUE(overrides.isOk());
+  Choice choice;
+  Result<const Algorithm*> chosen = chooseAlgorithm(argsOf(Collective::kAllReduce, 2, 8), 4,
+                                                    *overrides, CostModel{}, Topology{}, &choice);
+  ASSERT_TRUE(chosen.isOk());
+  EXPECT_EQ((*chosen)->name(), "ring");
+  EXPECT_TRUE(choice.overridden);
+  EXPECT_GT(choice.predictedUs, 0);
+}
+
+}  // namespace
+}  // namespace loom::algo
