@@ -151,6 +151,7 @@ Status Communicator::asyncError() const {
 void Communicator::setAsyncError(const Status& status) {
   std::lock_guard<std::mutex> lock(errorMu_);
   if (asyncError_.isOk()) asyncError_ = status;
+  failed_.store(true, std::memory_order_release);
 }
 
 Counters Communicator::counters() const {
@@ -185,7 +186,14 @@ void Communicator::finish(const PreparedUnit& pu, const Status& status) {
         engine_->linger(lane->conn);
   if (!status.isOk()) {
     Code c = status.code();
-    if (c != Code::kInvalidArgument && c != Code::kInvalidUsage) setAsyncError(status);
+    if (c != Code::kInvalidArgument && c != Code::kInvalidUsage) {
+      setAsyncError(status);
+      // The error is sticky, so these connections carry nothing more. Closing them now (without
+      // waiting) withdraws what the failed operation had posted: between threads a peer copies
+      // straight from our send buffers, which the caller may free as soon as we return. The
+      // peers hear of it at once instead of at their deadline.
+      engine_->revokeAll();
+    }
     return;
   }
   std::lock_guard<std::mutex> lock(countersMu_);

@@ -101,6 +101,8 @@ class Communicator {
   // fail with Aborted; asyncError() reports it. Frees nothing.
   void abortSignalSafe() { engine_->abortSignalSafe(); }
   bool aborted() const { return engine_->abortFlag().load(); }
+  // Whether an asynchronous error has been set (cheap; asyncError() has the status).
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
   // Waits for outstanding asynchronous work (bounded by the timeout) and stops the worker.
   Status quiesce();
 
@@ -133,6 +135,7 @@ class Communicator {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<bootstrap::Bootstrap> bootstrap_;
   std::shared_ptr<const TopoView> topo_;
+  std::atomic<bool> failed_{false};
   algo::AlgoOverrides overrides_;
   algo::CostModel costModel_;                   // LOOM_TUNING_FILE or the defaults
   algo::Topology planTopology_;                 // what the planner knows of the machine

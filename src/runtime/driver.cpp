@@ -75,6 +75,8 @@ bool pass(std::vector<Active>* active) {
     if (!s.isOk()) s = withFailureContext(s, comm, *a.unit);
     if (s.isOk() && comm->aborted())
       s = abortedError(a.unit->execution->params().label.toString() + ": communicator aborted");
+    // Another unit of this communicator failed and revoked its connections (finish()).
+    if (s.isOk() && comm->failed() && !a.unit->execution->done()) s = comm->asyncError();
     if (s.isOk() && !a.unit->execution->done() && a.unit->deadline.expired())
       s = timeoutStatus(comm, *a.unit);
     if (!s.isOk() || a.unit->execution->done()) {

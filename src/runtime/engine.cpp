@@ -243,6 +243,16 @@ void Engine::abortSignalSafe() {
   [[maybe_unused]] ssize_t n = ::write(doorbell_->eventFd(), &one, sizeof(one));
 }
 
+void Engine::revokeAll() {
+  lingering_.clear();
+  for (auto& [key, c] : connections_) {
+    Status s = c->close(Deadline::afterMs(0));
+    if (!s.isOk())
+      LOOM_LOG(kInfo, kNet) << "revoking the connection to " << describePeer(key.first)
+                            << " after a failure: " << s.toString();
+  }
+}
+
 void Engine::closeAll(Deadline deadline) {
   lingering_.clear();
   if (abort_) deadline = Deadline::afterMs(0);

@@ -95,6 +95,9 @@ class Engine {
 
   // Closes every connection (waiting for sends until the deadline unless aborted).
   void closeAll(Deadline deadline);
+  // After a sticky failure: closes every connection at once, withdrawing posted sends and
+  // receives, but keeps the objects (executions may still hold them; they do nothing now).
+  void revokeAll();
 
  private:
   explicit Engine(Params params) : params_(std::move(params)) {}

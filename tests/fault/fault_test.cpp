@@ -157,7 +157,11 @@ TEST_P(FaultTransportTest, ShortWriteIsRemoteErrorNamingPeerAndBothSizes) {
 
 TEST_P(FaultTransportTest, CorruptHeaderIsRemoteErrorNamingPeerAndTags) {
   FaultScope faults("corrupt:rank=1,peer=0,lane=0,msg=0");
-  std::vector<loomComm_t> comms = initAll(GetParam(), 2, kTimeoutMs);
+  // Ring: rank 1's second step needs the chunk rank 0 reduces from the corrupted message, so
+  // rank 1 must fail too. (With recursive doubling rank 1 has all it needs after one exchange
+  // and may rightly finish before rank 0 notices.)
+  std::vector<loomComm_t> comms =
+      initAll(GetParam(), 2, kTimeoutMs, LOOM_CONFIG_UNDEF_INT, "allreduce:ring");
   ASSERT_FALSE(comms.empty());
   RankBuffers bufs(comms.size());
   auto out = onEveryRank(comms, [&](int r) { return allReduceChecked(comms[r], 1000, &bufs[r]); });
@@ -178,9 +182,9 @@ TEST_P(FaultTransportTest, ClosedConnectionIsRemoteErrorOnBothSides) {
   FaultScope faults("close:rank=0,peer=1,lane=0,msg=10");
   std::vector<loomComm_t> comms = initAll(GetParam(), 2, kTimeoutMs);
   ASSERT_FALSE(comms.empty());
-  RankBuffers bufs(comms.size());
-  auto out =
-      onEveryRank(comms, [&](int r) { return allReduceChecked(comms[r], 100000, &bufs[r]); });
+  // Each rank frees its buffers as soon as its call returns: a failed operation must not leave
+  // anything a peer thread could still copy from (its connections are revoked on failure).
+  auto out = onEveryRank(comms, [&](int r) { return allReduceChecked(comms[r], 100000); });
   EXPECT_EQ(out[0].result, loomRemoteError) << out[0].message;
   mentions(out[0].message, {"closed by fault injection"});
   EXPECT_EQ(out[1].result, loomRemoteError) << out[1].message;

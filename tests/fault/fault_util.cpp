@@ -29,11 +29,13 @@ FaultScope::~FaultScope() {
   runtime::setTransportDecoratorForTesting(nullptr);
 }
 
-std::vector<loomComm_t> initAll(const char* transport, int nranks, int timeoutMs, int checkMode) {
+std::vector<loomComm_t> initAll(const char* transport, int nranks, int timeoutMs, int checkMode,
+                                const char* algo) {
   loomConfig_t cfg = LOOM_CONFIG_INITIALIZER;
   cfg.transport = transport;
   cfg.timeoutMs = timeoutMs;
   cfg.checkMode = checkMode;
+  cfg.algo = algo;
   cfg.commName = "fault-test";
   std::vector<loomComm_t> comms(nranks);
   loomResult_t r = loomCommInitAll(comms.data(), nranks, nullptr, &cfg);

@@ -31,7 +31,7 @@ class FaultScope {
 // nranks communicators in this process (loomCommInitAll); empty on failure (with a gtest
 // failure). checkMode: LOOM_CONFIG_UNDEF_INT leaves LOOM_CHECK as the environment has it.
 std::vector<loomComm_t> initAll(const char* transport, int nranks, int timeoutMs,
-                                int checkMode = LOOM_CONFIG_UNDEF_INT);
+                                int checkMode = LOOM_CONFIG_UNDEF_INT, const char* algo = nullptr);
 void destroyAll(std::vector<loomComm_t>* comms);
 
 struct RankOutcome {
@@ -48,9 +48,7 @@ std::vector<RankOutcome> onEveryRank(const std::vector<loomComm_t>& comms,
 // One allreduce of `count` floats of value rank+1; checks the sum when it succeeds (a wrong
 // sum is reported as loomInternalError).
 loomResult_t allReduceChecked(loomComm_t comm, size_t count);
-// The same in *buf, which the caller keeps alive until every rank has returned and the
-// communicators are destroyed: after a failure a peer in this process may still read a failed
-// operation's send buffer (docs/RELIABILITY.md, known issues).
+// The same in *buf, owned by the caller (for tests that keep or inspect the buffer).
 loomResult_t allReduceChecked(loomComm_t comm, size_t count, std::vector<float>* buf);
 
 // One buffer per rank for allReduceChecked, owned by the test body.

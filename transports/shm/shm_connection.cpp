@@ -278,6 +278,9 @@ void ShmConnection::teardown() {
   if (!ready_ && setup_.acceptor && setup_.role == Role::kConnector)
     setup_.acceptor->addFarewell(std::make_unique<Connector>(
         setup_.identity, setup_.peer, setup_.lane, setup_.peerAddress, /*farewell=*/true));
+  // Our sends posted for a direct copy are withdrawn: the peer thread must not read buffers
+  // whose operation has ended (a failed one returns while they are still posted).
+  if (txDirect_) txDirect_->withdraw();
   if (directToken_ != 0) unregisterDirectTable(directToken_);
   directToken_ = 0;
   sends_.clear();

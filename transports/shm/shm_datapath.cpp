@@ -162,6 +162,11 @@ Status ShmConnection::copySingle(const SlotView& view, Mode mode, RecvOp* op) {
   if (chunk == 0) return Status::ok();
   uint8_t* dest = op->data + op->received;
   if (mode == Mode::kDirect) {
+    std::lock_guard<std::mutex> lock(rxDirect_->copyMutex());
+    if (rxDirect_->withdrawn())
+      return remoteError(peerName() + " closed the connection with a message half-received (" +
+                         std::to_string(op->received) + " of " + std::to_string(op->bytes) +
+                         " bytes)");
     uint64_t bytes = 0;
     const void* source = rxDirect_->data(view.seq, &bytes);
     if (bytes != op->bytes || source == nullptr)

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "base/status.h"
 
@@ -56,6 +57,15 @@ class DirectTable {
   }
   // Consumer, once the message of slot `seq` is copied (before freeing the slot).
   void ack(uint64_t seq) { acked_.store(seq + 1, std::memory_order_release); }
+  // Producer, when its connection closes (or is revoked after a failure): once this returns,
+  // the consumer reads none of its buffers any more (a chunk being copied finishes first).
+  void withdraw() {
+    std::lock_guard<std::mutex> lock(mu_);
+    withdrawn_ = true;
+  }
+  // Consumer: held across a lookup and the copy of one chunk; check withdrawn() under it.
+  std::mutex& copyMutex() { return mu_; }
+  bool withdrawn() const { return withdrawn_; }
   // Producer: slots below this are copied out.
   uint64_t acked() const { return acked_.load(std::memory_order_acquire); }
 
@@ -63,6 +73,8 @@ class DirectTable {
   std::unique_ptr<DirectEntry[]> entries_;
   uint64_t mask_;
   std::atomic<uint64_t> acked_{0};
+  std::mutex mu_;
+  bool withdrawn_ = false;  // guarded by mu_
 };
 
 // Registers a consumer's table; the token identifies it to the producer. Unregister it when
