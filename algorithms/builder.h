@@ -58,6 +58,22 @@ Part chunkOf(const Part& part, int parts, int index);
 // Starts out with `nchannels` empty channels and no scratch.
 void resetSchedule(RankSchedule* out, int nchannels);
 
+// build() of a collective that only moves data (no reduction): checks the call, leaves the
+// schedule empty for count 0 or one rank in place, else builds one part of args.count per
+// channel with buildPart(part, channel).
+template <typename BuildPart>
+Status buildMovingChannels(const Algorithm& algorithm, const CollectiveArgs& args, int rank,
+                           RankSchedule* out, BuildPart buildPart) {
+  LOOM_RETURN_IF_ERROR(checkBuild(algorithm, args, rank));
+  resetSchedule(out, 0);
+  if (args.count == 0 || (args.nranks == 1 && args.inPlace)) return Status::ok();
+  const int nch = channelsFor(args, args.count);
+  resetSchedule(out, nch);
+  for (int c = 0; c < nch; ++c)
+    buildPart(channelPart(args.count, nch, c), &out->channels[c]);
+  return Status::ok();
+}
+
 // The one-rank reduction: Copy(input -> output, finalize). In place it canonicalizes to a
 // finalize-only self copy (schedule.h, "One rank").
 void buildSingleRankReduction(uint64_t count, RankSchedule* out);

@@ -35,15 +35,9 @@ class ScatterLinear final : public Algorithm {
   }
 
   Status build(const CollectiveArgs& args, int rank, RankSchedule* out) const override {
-    LOOM_RETURN_IF_ERROR(checkBuild(*this, args, rank));
-    resetSchedule(out, 0);
-    if (args.count == 0 || (args.nranks == 1 && args.inPlace)) return Status::ok();
-    const int nch = channelsFor(args, args.count);
-    resetSchedule(out, nch);
-    for (int c = 0; c < nch; ++c) {
-      buildPart(args, channelPart(args.count, nch, c), rank, &out->channels[c]);
-    }
-    return Status::ok();
+    return buildMovingChannels(*this, args, rank, out, [&](const Part& part, Channel* channel) {
+      buildPart(args, part, rank, channel);
+    });
   }
 };
 
