@@ -27,5 +27,10 @@ const Algorithm& allGatherBruck();
 const Algorithm& allGatherRecursiveDoubling();
 const Algorithm& reduceScatterRecursiveHalving();
 const Algorithm& allToAllBruck();
+const Algorithm& allReduceHierarchical();
+const Algorithm& allGatherHierarchical();
+const Algorithm& reduceScatterHierarchical();
+const Algorithm& broadcastHierarchical();
+const Algorithm& reduceHierarchical();
 
 }  // namespace loom::algo::builtin

@@ -13,6 +13,9 @@ namespace {
 
 // The pipelining unit the formulas assume for pipelined algorithms (the runtime's default).
 constexpr double kSliceBytes = 128 * 1024;
+// A hierarchical algorithm on a flat layout (one host, or one rank per host) only duplicates a
+// flat algorithm; it is priced at this multiple of its formula, plus 1 ms, so a flat one wins.
+constexpr double kFlatLayoutFactor = 10;
 
 struct Terms {
   double n;         // ranks
@@ -24,6 +27,12 @@ struct Terms {
   double b;         // per byte on the link
   double g;         // per byte reduced
   double copy;      // per byte copied locally
+  // Hierarchical algorithms: hosts and ranks per host (from CollectiveArgs::hosts; one host
+  // when it is empty), and the intra-host (i) and inter-host (e) link of each message.
+  double hosts = 1;
+  double perHost = 1;
+  double ai = 0, bi = 0;  // intra: per message, per byte
+  double ae = 0, be = 0;  // inter: per message, per byte
 };
 
 using Formula = std::function<double(const Terms&, double bytes)>;
@@ -110,6 +119,44 @@ const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
        [](const Terms& t, double N) { return (t.n - 1) * t.a + (t.n - 1) / t.n * N * t.b; }},
       {{Collective::kScatter, "linear"},
        [](const Terms& t, double N) { return (t.n - 1) * t.a + (t.n - 1) / t.n * N * t.b; }},
+      // Hierarchical (H hosts, L ranks per host): intra-host messages are priced at the intra
+      // link and inter-host ones at the inter link; like the flat formulas, each rank's link is
+      // priced on its own (no contention for a host's network). See docs/ALGORITHMS.md.
+      {{Collective::kAllReduce, "hierarchical"},
+       [](const Terms& t, double N) {
+         const double H = t.hosts, L = t.perHost;
+         const double intra = 2 * (L - 1) * (t.ai + N / L * t.bi) + (L - 1) / L * N * t.g;
+         const double inter = 2 * (H - 1) * t.ae + (H - 1) / H * N / L * (2 * t.be + t.g);
+         return intra + inter;
+       }},
+      {{Collective::kAllGather, "hierarchical"},
+       [](const Terms& t, double N) {
+         const double H = t.hosts, L = t.perHost, B = N / (H * L);
+         return (H - 1) * (t.ae + B * t.be) + (L - 1) * H * (t.ai + B * t.bi) + B * t.copy;
+       }},
+      {{Collective::kReduceScatter, "hierarchical"},
+       [](const Terms& t, double N) {
+         const double H = t.hosts, L = t.perHost, B = N / (H * L);
+         return (L - 1) * H * (t.ai + B * (t.bi + t.g)) + (H - 1) * (t.ae + B * (t.be + t.g));
+       }},
+      {{Collective::kBroadcast, "hierarchical"},
+       [](const Terms& t, double N) {
+         // Pipelined: the root is the busiest rank (it scatters N (L-1)/L, sends its own
+         // slices to the L-1 others and its share across); the chain's fill adds H-1 hops.
+         const double H = t.hosts, L = t.perHost;
+         const double s = std::min(N / L, kSliceBytes);
+         return 2 * (L - 1) * t.ai + (H - 1) * (t.ae + s * t.be) + 2 * (L - 1) / L * N * t.bi +
+                (H > 1 ? N / L * t.be : 0);
+       }},
+      {{Collective::kReduce, "hierarchical"},
+       [](const Terms& t, double N) {
+         // Reduce-scatter in the host, a pipelined chain across hosts, a gather to the root.
+         const double H = t.hosts, L = t.perHost;
+         const double s = std::min(N / L, kSliceBytes);
+         const double chain =
+             H > 1 ? (H - 1) * (t.ae + s * (t.be + t.g)) + N / L * (t.be + t.g) : 0;
+         return (L - 1) * (2 * t.ai + N / L * (2 * t.bi + t.g)) + chain;
+       }},
       {{Collective::kBarrier, "dissemination"},
        [](const Terms& t, double) { return t.log2n * t.a; }},
       {{Collective::kSend, "direct"}, [](const Terms& t, double N) { return t.a + N * t.b; }},
@@ -207,7 +254,20 @@ double predictUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_
   t.b = link.usPerByte();
   t.g = 1e-3 / model.reduceGbps;
   t.copy = model.intra.usPerByte();
-  return it->second(t, static_cast<double>(bytes));
+  const bool layout = !args.hosts.empty() && args.hosts.nranks() == n;
+  t.hosts = layout ? args.hosts.nhosts() : 1;
+  t.perHost = layout ? args.hosts.maxRanksPerHost() : n;
+  const double wake = topology.oversubscribed ? model.wakeUs : 0;
+  t.ai = model.intra.alphaUs + model.stepUs + wake;
+  t.bi = model.intra.usPerByte();
+  t.ae = model.inter.alphaUs + model.stepUs + wake;
+  t.be = model.inter.usPerByte();
+  const double us = it->second(t, static_cast<double>(bytes));
+  // On one host, or with one rank per host, a hierarchical schedule is a flat algorithm under
+  // another name; the planner keeps to the flat ones there (LOOM_ALGO can still force it).
+  const bool flat = t.hosts <= 1 || t.perHost <= 1;
+  if (algorithm.name() == "hierarchical" && flat) return kFlatLayoutFactor * us + 1000;
+  return us;
 }
 
 }  // namespace loom::algo

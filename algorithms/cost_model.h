@@ -4,9 +4,10 @@
 // γ per byte of input combined; every schedule step pays a fixed executor overhead. Paths are
 // coarse today: "intra" (two ranks of one host: shared memory) and "inter" (different hosts:
 // the network). A flat algorithm on several hosts is bounded by its slowest hop, so it is
-// priced at the inter parameters. When ranks outnumber a host's CPUs, every step on which a
-// rank waits for a peer also pays a wake-up (the peer has to be scheduled), which favours
-// algorithms with few steps.
+// priced at the inter parameters; a hierarchical one prices its intra- and inter-host messages
+// apart, with hosts and ranks per host from CollectiveArgs::hosts. When ranks outnumber a host's
+// CPUs, every step on which a rank waits for a peer also pays a wake-up (the peer has to be
+// scheduled), which favours algorithms with few steps.
 //
 // The formulas live in cost_model.cpp, one per (collective, algorithm) — the exact expressions
 // are in docs/ALGORITHMS.md. An algorithm without a formula is never chosen by cost (only by

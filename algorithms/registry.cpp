@@ -32,6 +32,11 @@ std::span<const Algorithm* const> allAlgorithms() {
       &builtin::allGatherRecursiveDoubling(),
       &builtin::reduceScatterRecursiveHalving(),
       &builtin::allToAllBruck(),
+      &builtin::allReduceHierarchical(),
+      &builtin::allGatherHierarchical(),
+      &builtin::reduceScatterHierarchical(),
+      &builtin::broadcastHierarchical(),
+      &builtin::reduceHierarchical(),
   };
   return kAll;
 }

@@ -62,6 +62,7 @@
 #include <string_view>
 #include <vector>
 
+#include "algorithms/host_layout.h"
 #include "base/status.h"
 
 namespace loom::algo {
@@ -147,6 +148,9 @@ struct CollectiveArgs {
   int peer = -1;  // Send, Recv
   bool inPlace = false;
   int nchannels = 1;  // channels the algorithm may use (it may use fewer)
+  // Which host each rank is on (host_layout.h); empty: one host. Only hierarchical algorithms
+  // read it; when set, its nranks() equals nranks.
+  HostLayout hosts{};
 };
 
 // Elements in each user buffer of `rank` for these arguments (0 where the API says the buffer

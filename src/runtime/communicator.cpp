@@ -82,6 +82,10 @@ Result<std::unique_ptr<Communicator>> Communicator::create(Init init) {
     c->planTopology_.maxRanksPerHost =
         std::max(c->planTopology_.maxRanksPerHost, static_cast<int>(hosts.ranksOn(h).size()));
   c->planTopology_.oversubscribed = c->engine_->anyOversubscribed();
+  std::vector<int> hostOf(static_cast<size_t>(c->nranks()));
+  for (int r = 0; r < c->nranks(); ++r)
+    hostOf[r] = hosts.hostOf(r);
+  c->hostLayout_ = algo::HostLayout::fromHostOf(hostOf);
   Engine* engine = c->engine_.get();
   c->lanes_ = std::make_unique<LaneTable>(
       [engine](int peer, int lane) { return engine->connection(peer, lane); });

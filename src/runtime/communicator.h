@@ -140,6 +140,8 @@ class Communicator {
   algo::CostModel costModel_;                   // LOOM_TUNING_FILE or the defaults
   algo::Topology planTopology_;                 // what the planner knows of the machine
   std::unordered_set<uint64_t> loggedChoices_;  // TUNING log: each choice once
+  // Each rank's host, for hierarchical schedules (CollectiveArgs::hosts).
+  algo::HostLayout hostLayout_;
   PlanCache plans_;
   std::unique_ptr<LaneTable> lanes_;
   std::unique_ptr<std::byte[]> scratch_;

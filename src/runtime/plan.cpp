@@ -108,7 +108,8 @@ Result<std::shared_ptr<const Plan>> PlanCache::get(const algo::Algorithm& algori
           args.count,   args.nranks,
           args.root,    args.peer,
           args.inPlace, args.nchannels,
-          elemBytes,    sliceBytes};
+          elemBytes,    sliceBytes,
+          args.hosts};
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = map_.find(key);

@@ -82,8 +82,8 @@ class PlanCache {
   size_t size() const;
 
  private:
-  using Key =
-      std::tuple<const algo::Algorithm*, int, uint64_t, int, int, int, bool, int, size_t, size_t>;
+  using Key = std::tuple<const algo::Algorithm*, int, uint64_t, int, int, int, bool, int, size_t,
+                         size_t, algo::HostLayout>;
   size_t capacity_;
   mutable std::mutex mu_;
   std::list<Key> lru_;  // front = most recent

@@ -119,6 +119,7 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   args.root = op.root;
   args.inPlace = isInPlace(op, rank(), elemBytes);
   args.nchannels = config().nchannels > 0 ? static_cast<int>(config().nchannels) : 1;
+  args.hosts = hostLayout_;
   const bool preMul = op.op.kind == RedOpKind::kPreMulSum && algo::isReduction(op.collective);
   if (preMul) args.inPlace = false;  // the scaled copy below is a separate input
   algo::Choice choice;

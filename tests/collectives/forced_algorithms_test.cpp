@@ -1,6 +1,8 @@
 // Every algorithm that the default rule does not pick, forced through the runtime with the
 // planner's override (Config::algo, what LOOM_ALGO sets), with ranks as threads over loopback
-// (1..8 ranks, one channel) and shm (3 and 5 ranks, two channels): the collective sweep (every type
+// (1..8 ranks, one channel) and shm (3 and 5 ranks, two channels), and the hierarchical ones also
+// with threads that claim different hosts, two to a host (loopback within, sockets across; 2, 4,
+// 5 and 6 ranks, two channels): the collective sweep (every type
 // and op, Avg and PreMulSum included, in place and out of place, counts 0, 1, 7 and over a slice)
 // must be exact, every rank of an AllReduce must get the same bits where the order of combining
 // matters, and the bytes each rank sends must be those of the forced algorithm's schedule (so the
@@ -20,6 +22,7 @@
 #include "algorithms/algorithm.h"
 #include "api/handles.h"
 #include "base/config.h"
+#include "bootstrap/store.h"
 #include "loom/loom.h"
 #include "runtime/init.h"
 #include "sweep.h"
@@ -41,7 +44,16 @@ const Forced kForced[] = {
     {"RabenseifnerScatterAllGather",
      "allreduce:rabenseifner;broadcast:scatter_allgather;allgather:recursive_doubling", true},
     {"DoubleBinaryTree", "allreduce:double_binary_tree", false},
+    {"Hierarchical",
+     "allreduce:hierarchical;broadcast:hierarchical;allgather:hierarchical;"
+     "reducescatter:hierarchical;reduce:hierarchical",
+     true},
 };
+
+// Transport "hosts": threads that claim to be on different hosts (Config::hostId, what
+// LOOM_HOSTID sets), kRanksPerHost to a host, so a host's ranks talk over loopback and hosts
+// over sockets, and hierarchical schedules see several hosts.
+constexpr int kRanksPerHost = 2;
 
 struct Param {
   Forced forced;
@@ -49,26 +61,73 @@ struct Param {
   int nranks;
 };
 
+bool severalHosts(const Param& p) {
+  return std::string(p.transport) == "hosts";
+}
+
 int channelsOf(const Param& p) {
-  return std::string(p.transport) == "shm" ? 2 : 1;
+  return std::string(p.transport) == "shm" || severalHosts(p) ? 2 : 1;
+}
+
+// The host layout the runtime sees (algorithms/host_layout.h): one host unless severalHosts.
+algo::HostLayout layoutOf(const Param& p) {
+  std::vector<int> hostOf(static_cast<size_t>(p.nranks));
+  for (int r = 0; r < p.nranks; ++r)
+    hostOf[r] = severalHosts(p) ? r / kRanksPerHost : 0;
+  return algo::HostLayout::fromHostOf(hostOf);
+}
+
+// initAll (runtime/init.h) with a host identity per rank.
+std::vector<std::unique_ptr<runtime::Communicator>> initOnHosts(int nranks, const Config& config) {
+  auto store = std::make_shared<bootstrap::InMemoryStore>();
+  std::vector<std::unique_ptr<runtime::Communicator>> comms(nranks);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < nranks; ++r) {
+    threads.emplace_back([&, r] {
+      runtime::Communicator::Init init;
+      init.store = store;
+      init.rank = r;
+      init.nranks = nranks;
+      init.commHash = 0x4859ull;
+      init.secret = {1, 2, 3};
+      init.config = config;
+      init.config.hostId = "forced-host-" + std::to_string(r / kRanksPerHost);
+      init.name = "forced";
+      Result<std::unique_ptr<runtime::Communicator>> c =
+          runtime::Communicator::create(std::move(init));
+      EXPECT_TRUE(c.isOk()) << "rank " << r << ": " << c.status().toString();
+      if (c.isOk()) comms[r] = std::move(c).value();
+    });
+  }
+  for (std::thread& t : threads)
+    t.join();
+  for (const auto& c : comms)
+    if (!c) return {};
+  return comms;
 }
 
 std::vector<loomComm_t> initForced(const Param& p) {
   Result<Config> config = Config::fromEnvironment(Environment::process());
   EXPECT_TRUE(config.isOk()) << config.status().toString();
   if (!config.isOk()) return {};
-  config->transport = p.transport;
+  config->transport = severalHosts(p) ? "auto" : p.transport;
+  if (severalHosts(p)) config->socketIfname = "lo";
   config->algo = p.forced.algo;
   config->timeoutMs = 30000;
   config->sliceBytes = 4096;  // the sweep's larger counts span several slices
   // Over shm, two channels: each instance runs on half the elements (and the double binary
   // tree puts one tree on each channel).
   config->nchannels = channelsOf(p);
-  auto all = runtime::initAll(p.nranks, *config, "forced");
-  EXPECT_TRUE(all.isOk()) << all.status().toString();
-  if (!all.isOk()) return {};
+  std::vector<std::unique_ptr<runtime::Communicator>> all;
+  if (severalHosts(p)) {
+    all = initOnHosts(p.nranks, *config);
+  } else {
+    auto made = runtime::initAll(p.nranks, *config, "forced");
+    EXPECT_TRUE(made.isOk()) << made.status().toString();
+    if (made.isOk()) all = std::move(made).value();
+  }
   std::vector<loomComm_t> comms;
-  for (auto& c : *all) {
+  for (auto& c : all) {
     auto* handle = new loomComm();
     handle->comm = std::move(c);
     api::registerComm(handle);
@@ -158,7 +217,8 @@ TEST_P(ForcedAlgorithmTest, SendsTheBytesOfTheForcedAlgorithm) {
     const algo::Algorithm* forced = overrides->find(c, 0);
     algo::RankSchedule s;
     const int nch = channelsOf(GetParam());
-    EXPECT_TRUE(forced->build({c, kCount, n, 0, -1, false, nch}, rank, &s).isOk());
+    EXPECT_TRUE(
+        forced->build({c, kCount, n, 0, -1, false, nch, layoutOf(GetParam())}, rank, &s).isOk());
     uint64_t elements = 0;
     for (const algo::Channel& channel : s.channels)
       for (const algo::Step& step : channel.steps)
@@ -194,6 +254,10 @@ std::vector<Param> params() {
       out.push_back({forced, "loopback", n});
     out.push_back({forced, "shm", 3});
     out.push_back({forced, "shm", 5});
+    if (std::string(forced.name) == "Hierarchical") {
+      for (int n : {2, 4, 5, 6})
+        out.push_back({forced, "hosts", n});
+    }
   }
   return out;
 }
