@@ -189,6 +189,15 @@ LOOM_API loomResult_t loomCommCount(const loomComm_t comm, int* count);
 LOOM_API loomResult_t loomCommUserRank(const loomComm_t comm, int* rank);
 LOOM_API loomResult_t loomCommGetCounters(const loomComm_t comm, loomCounters_t* counters);
 
+/* The cost model's predicted time, in microseconds, of one call of `collective` with `count`
+ * elements of `datatype` (root for rooted collectives, peer for Send/Recv) on comm, for the
+ * algorithm the planner would choose (LOOM_ALGO and loomConfig_t.algo included). Runs nothing
+ * and talks to no peer. *microseconds < 0 when the model has no formula for that algorithm.
+ * Out-of-place layout is assumed. */
+LOOM_API loomResult_t loomCommPredictTime(const loomComm_t comm, loomCollective_t collective,
+                                          size_t count, loomDataType_t datatype, int root,
+                                          double* microseconds);
+
 /* ---- reduction operators ---- */
 LOOM_API loomResult_t loomRedOpCreatePreMulSum(loomRedOp_t* op, void* scalar,
                                                loomDataType_t datatype,

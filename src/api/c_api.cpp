@@ -4,6 +4,7 @@
 #include <cstring>
 #include <thread>
 
+#include "algorithms/planner.h"
 #include "api/handles.h"
 #include "api/validate.h"
 #include "base/log.h"
@@ -302,6 +303,42 @@ loomResult_t loomCommGetCounters(const loomComm_t comm, loomCounters_t* counters
     counters->bytesSent[i] = c.bytesSent[i];
     counters->bytesRecv[i] = c.bytesRecv[i];
   }
+  return loomSuccess;
+}
+
+loomResult_t loomCommPredictTime(const loomComm_t comm, loomCollective_t collective, size_t count,
+                                 loomDataType_t datatype, int root, double* microseconds) {
+  Status s = loom::api::checkComm(comm, "loomCommPredictTime");
+  if (!s.isOk()) return fail(s);
+  if (!microseconds)
+    return fail(loom::invalidArgument("loomCommPredictTime: microseconds is NULL"));
+  if (collective < 0 || collective >= loomNumColls)
+    return fail(loom::invalidArgument("loomCommPredictTime: collective " +
+                                      std::to_string(collective) + " is not a loomCollective_t"));
+  if (!loom::isValidDataType(datatype))
+    return fail(loom::invalidArgument("loomCommPredictTime: datatype " + std::to_string(datatype) +
+                                      " is not a loomDataType_t"));
+  const loom::runtime::Communicator& c = *comm->comm;
+  if (root < 0 || root >= c.nranks())
+    return fail(loom::invalidArgument("loomCommPredictTime: root/peer " + std::to_string(root) +
+                                      " is out of range [0, " + std::to_string(c.nranks()) + ")"));
+  loom::algo::CollectiveArgs args;
+  args.collective = static_cast<Collective>(collective);
+  args.count = count;
+  args.nranks = c.nranks();
+  args.root = root;
+  args.peer = root;
+  args.nchannels = c.config().nchannels > 0 ? static_cast<int>(c.config().nchannels) : 1;
+  Result<loom::algo::AlgoOverrides> overrides = loom::algo::parseAlgoOverrides(c.config().algo);
+  if (!overrides.isOk()) return fail(overrides.status());
+  const size_t elemBytes = loom::dataTypeSize(static_cast<loom::DataType>(datatype));
+  loom::algo::Choice choice;
+  Result<const loom::algo::Algorithm*> algorithm = loom::algo::chooseAlgorithm(
+      args, elemBytes, *overrides, c.costModel(), c.planTopology(), &choice);
+  if (!algorithm.isOk()) return fail(algorithm.status());
+  *microseconds = count == 0 ? 0.0
+                             : loom::algo::predictUs(**algorithm, args, choice.bytes, c.costModel(),
+                                                     c.planTopology());
   return loomSuccess;
 }
 

@@ -118,6 +118,35 @@ TEST_F(ApiTest, BadSplitColorIsInvalidArgument) {
   expectError(loomCommSplit(comm_, -5, 0, &sub, nullptr), loomInvalidArgument, "color -5");
 }
 
+TEST_F(ApiTest, PredictTimeGrowsWithSizeAndChecksItsArguments) {
+  loomComm_t comms[4];
+  loomConfig_t cfg = LOOM_CONFIG_INITIALIZER;
+  cfg.transport = "loopback";
+  ASSERT_EQ(loomCommInitAll(comms, 4, nullptr, &cfg), loomSuccess) << loomGetLastError(nullptr);
+  double small = -1, large = -1, none = -1;
+  EXPECT_EQ(loomCommPredictTime(comms[1], loomCollAllReduce, 16, loomFloat32, 0, &small),
+            loomSuccess);
+  EXPECT_EQ(loomCommPredictTime(comms[1], loomCollAllReduce, 1 << 22, loomFloat32, 0, &large),
+            loomSuccess);
+  EXPECT_GT(small, 0);
+  EXPECT_GT(large, small);
+  EXPECT_EQ(loomCommPredictTime(comms[1], loomCollBroadcast, 0, loomFloat32, 2, &none),
+            loomSuccess);
+  EXPECT_EQ(none, 0);
+  double send = -1;
+  EXPECT_EQ(loomCommPredictTime(comms[0], loomCollSend, 1024, loomUint8, 3, &send), loomSuccess);
+  EXPECT_GT(send, 0);
+  EXPECT_EQ(loomCommPredictTime(comms[0], loomCollReduce, 8, loomFloat32, 4, &none),
+            loomInvalidArgument);
+  EXPECT_EQ(
+      loomCommPredictTime(comms[0], static_cast<loomCollective_t>(42), 8, loomFloat32, 0, &none),
+      loomInvalidArgument);
+  EXPECT_EQ(loomCommPredictTime(comms[0], loomCollAllReduce, 8, loomFloat32, 0, nullptr),
+            loomInvalidArgument);
+  for (loomComm_t c : comms)
+    EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+
 TEST(InitTest, NranksAndRankAreChecked) {
   loomUniqueId id;
   std::memset(&id, 0, sizeof(id));
