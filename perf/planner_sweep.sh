@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# planner_sweep.sh - is the planner's choice ever much slower than the best forced algorithm?
+#
+# For every collective and rank count it runs loom-perf once with the planner's choice and once
+# with each algorithm forced (--algo NAME), interleaved RUNS times, and prints per size the
+# planner's median time, the best forced median (and which algorithm), and their ratio;
+# rows where the planner is more than 10% slower are marked. Issue 5's bound: never > 1.10.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: perf/planner_sweep.sh [-h]
+
+Environment (defaults in brackets):
+  RUNS      interleaved repetitions; medians are compared [3]
+  NPS       rank counts ["2 4"]
+  COLLS     collectives ["all_reduce all_gather reduce_scatter broadcast alltoall"]
+  MINBYTES  smallest size [8]
+  MAXBYTES  largest size [16M]
+  FACTOR    size step factor [4]
+  ITERS     timed iterations per size (loom-perf -n) [20]
+  OUT       result directory [/tmp/loom_planner_sweep/<timestamp>]
+  PERF_BIN  the loom-perf binary [build/perf/loom-perf]
+
+Output: OUT/sweep.md (one table per collective and rank count) and the raw JSON files.
+Exit status 1 when any row exceeds the 10% bound. Run it on an otherwise idle machine.
+EOF
+}
+
+case "${1:-}" in
+  -h | --help) usage; exit 0 ;;
+  "") ;;
+  *) usage >&2; exit 2 ;;
+esac
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+RUNS=${RUNS:-3}
+NPS=${NPS:-"2 4"}
+COLLS=${COLLS:-"all_reduce all_gather reduce_scatter broadcast alltoall"}
+MINBYTES=${MINBYTES:-8}
+MAXBYTES=${MAXBYTES:-16M}
+FACTOR=${FACTOR:-4}
+ITERS=${ITERS:-20}
+OUT=${OUT:-/tmp/loom_planner_sweep/$(date +%Y%m%d-%H%M%S)}
+PERF_BIN=$(realpath "${PERF_BIN:-$ROOT/build/perf/loom-perf}")
+[ -x "$PERF_BIN" ] || { echo "planner_sweep.sh: $PERF_BIN not built (make build)" >&2; exit 1; }
+mkdir -p "$OUT"
+
+# The algorithms registered for each collective (algorithms/registry.cpp). "hierarchical" is
+# left out: on one host the planner never picks it (it is priced as a flat schedule there).
+algos_of() {
+  case "$1" in
+    all_reduce) echo "ring recursive_doubling rabenseifner double_binary_tree" ;;
+    all_gather) echo "ring bruck recursive_doubling" ;;
+    reduce_scatter) echo "ring recursive_halving" ;;
+    broadcast) echo "chain binomial double_binary_tree scatter_allgather" ;;
+    alltoall) echo "pairwise bruck" ;;
+    *) echo "planner_sweep.sh: unknown collective $1" >&2; exit 2 ;;
+  esac
+}
+
+for run in $(seq 1 "$RUNS"); do
+  for np in $NPS; do
+    for coll in $COLLS; do
+      for algo in planner $(algos_of "$coll"); do
+        json="$OUT/${coll}_np${np}_${algo}_run${run}.json"
+        args=(-np "$np" "$coll" -b "$MINBYTES" -e "$MAXBYTES" -f "$FACTOR" -n "$ITERS" -w 5
+              --json "$json")
+        [ "$algo" = planner ] || args+=(--algo "$algo")
+        echo "run $run np $np $coll $algo" >&2
+        if ! timeout 600 "$PERF_BIN" "${args[@]}" >"$OUT/${coll}_np${np}_${algo}_run${run}.log" 2>&1; then
+          echo "  (failed or unsupported: see ${coll}_np${np}_${algo}_run${run}.log)" >&2
+          rm -f "$json"
+        fi
+      done
+    done
+  done
+done
+
+python3 "$HERE/planner_sweep.py" "$OUT" | tee "$OUT/sweep.md"
