@@ -8,8 +8,10 @@ AVG, PREMUL_SUM, alltoall of lists, some dtypes) is composed from operations it 
 loom result has a gloo-derived expectation.
 """
 import datetime
+import json
 import os
 import sys
+import time
 import traceback
 
 import torch
@@ -272,6 +274,9 @@ def main():
     if SCENARIO == "ops":
         res = run_ops(BACKEND == "gloo")
         torch.save(res, os.path.join(OUT, f"rank{rank}.pt"))
+        if BACKEND == "loom":  # proof that loom carried them
+            with open(os.path.join(OUT, f"counters{rank}.json"), "w") as f:
+                json.dump(loom_torch.counters(), f)
     elif SCENARIO == "monitored_barrier_missing":
         # rank 1 never arrives; rank 0 must name it.
         pg = dist.distributed_c10d._get_default_group()
@@ -284,16 +289,20 @@ def main():
             with open(os.path.join(OUT, f"rank{rank}.txt"), "w") as f:
                 f.write(msg)
     elif SCENARIO == "timeout":
-        # rank 1 skips an all_reduce: rank 0's call fails within the init timeout.
+        # rank 1 stays alive but skips an all_reduce: rank 0's call fails with loom's timeout,
+        # which is init_process_group's (LOOM_TORCH_TEST_TIMEOUT s), not at the launcher's.
         if rank == 0:
             t = torch.ones(4)
+            start = time.monotonic()
             try:
                 dist.all_reduce(t)
                 msg = "passed"
             except RuntimeError as e:
                 msg = str(e)
             with open(os.path.join(OUT, f"rank{rank}.txt"), "w") as f:
-                f.write(msg)
+                f.write(f"{time.monotonic() - start:.3f}\n{msg}")
+        else:
+            time.sleep(3 * timeout.total_seconds())
         os._exit(0)  # no destroy: the communicator has failed
     dist.destroy_process_group()
 
