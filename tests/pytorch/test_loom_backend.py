@@ -87,6 +87,14 @@ def test_loom_carried_every_collective(nranks):
             assert calls > 0, f"rank {rank}: loom counted no {coll}"
 
 
+def test_tcp_init_method():
+    out = tempfile.mkdtemp(prefix="loom-torch-tcp-")
+    res = launch.run(WORKER, ["loom", "smoke", out], 3, timeout=60,
+                     env={"LOOM_TORCH_TEST_INIT": "tcp"})
+    assert all(rc == 0 for rc, _ in res), res
+    assert open(os.path.join(out, "rank2.txt")).read() == "loom"
+
+
 def test_torchrun():
     # Debian's torch 1.13 on Python 3.11 cannot parse torchrun's default --redirects/--tee "0"
     # (IntFlag iteration skips NONE), so they are given explicitly.

@@ -221,6 +221,25 @@ def run_ops(ref):
             dist.recv(got, prv)
             dist.send(t, nxt)
         res[f"send_recv/{d}"] = got
+    # dtypes loom has no type for: moved as bytes (int16, complex), complex sums as float pairs.
+    # The reference moves the same bytes as uint8 and sums the float view.
+    for dt in (torch.int16, torch.complex64):
+        d = name(dt)
+        raw = (lambda x: x.view(torch.uint8)) if ref else (lambda x: x)  # noqa: E731
+        t = data(rank, dt)
+        dist.broadcast(raw(t), src=1 % size)
+        res[f"broadcast/{d}"] = t
+        t = data(rank, dt)
+        outs = [torch.empty_like(t) for _ in range(size)]
+        dist.all_gather([raw(x) for x in outs], raw(t))
+        res[f"all_gather/{d}"] = torch.stack(outs)
+        inp = data(rank, dt, n=size * 3)
+        out = torch.empty_like(inp)
+        dist.all_to_all_single(raw(out), raw(inp))
+        res[f"all_to_all_single/{d}"] = out
+    t = data(rank, torch.complex64) * (1 + 2j)
+    dist.all_reduce(torch.view_as_real(t) if ref else t)
+    res["all_reduce/SUM/complex64"] = t
     # all_reduce_coalesced, all_gather_coalesced
     ts = [data(rank, torch.float32, n=5), data(rank, torch.float32, n=11, salt=1)]
     dist.all_reduce_coalesced(ts, R.SUM)
@@ -270,13 +289,25 @@ def run_ops(ref):
 def main():
     rank = int(os.environ["RANK"])
     timeout = datetime.timedelta(seconds=float(os.environ.get("LOOM_TORCH_TEST_TIMEOUT", "60")))
-    dist.init_process_group(BACKEND, init_method="env://", timeout=timeout)
+    if os.environ.get("LOOM_TORCH_TEST_INIT") == "tcp":
+        addr = f"tcp://{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+        dist.init_process_group(BACKEND, init_method=addr, rank=rank,
+                                world_size=int(os.environ["WORLD_SIZE"]), timeout=timeout)
+    else:
+        dist.init_process_group(BACKEND, init_method="env://", timeout=timeout)
     if SCENARIO == "ops":
         res = run_ops(BACKEND == "gloo")
         torch.save(res, os.path.join(OUT, f"rank{rank}.pt"))
         if BACKEND == "loom":  # proof that loom carried them
             with open(os.path.join(OUT, f"counters{rank}.json"), "w") as f:
                 json.dump(loom_torch.counters(), f)
+    elif SCENARIO == "smoke":
+        t = torch.full((5,), float(rank + 1))
+        dist.all_reduce(t)
+        size = dist.get_world_size()
+        assert torch.equal(t, torch.full((5,), size * (size + 1) / 2.0)), t
+        with open(os.path.join(OUT, f"rank{rank}.txt"), "w") as f:
+            f.write(dist.get_backend())
     elif SCENARIO == "monitored_barrier_missing":
         # rank 1 never arrives; rank 0 must name it.
         pg = dist.distributed_c10d._get_default_group()
