@@ -20,12 +20,14 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -152,17 +154,43 @@ Reduction reduction(const at::Tensor& t, const ReduceOp& rop, loomComm_t comm) {
   return r;
 }
 
-// A torch Work completed by the process group's completion thread.
+// Starts the process group's deferred send/recv batch (ProcessGroupLoom::flushP2p) for a Work
+// of that batch, while the group lives.
+struct Flusher {
+  std::mutex mu;
+  std::function<void()> flush;  // cleared by the process group's destructor
+  void operator()() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (flush) flush();
+  }
+};
+
+// A torch Work completed by the process group's completion thread. A send/recv Work carries the
+// flusher: looking at it (wait, is_completed, get_future) starts its batch.
 class LoomWork : public c10d::Work {
  public:
-  LoomWork(int rank, OpType type, std::vector<at::Tensor> outputs)
+  LoomWork(int rank, OpType type, std::vector<at::Tensor> outputs,
+           std::shared_ptr<Flusher> flusher = nullptr)
       : c10d::Work(rank, type),
         outputs_(std::move(outputs)),
-        future_(c10::make_intrusive<at::ivalue::Future>(
-            c10::ListType::create(c10::TensorType::get()))) {}
+        future_(
+            c10::make_intrusive<at::ivalue::Future>(c10::ListType::create(c10::TensorType::get()))),
+        flusher_(std::move(flusher)) {}
 
   std::vector<at::Tensor> result() override { return outputs_; }
-  c10::intrusive_ptr<at::ivalue::Future> getFuture() override { return future_; }
+  c10::intrusive_ptr<at::ivalue::Future> getFuture() override {
+    kick();
+    return future_;
+  }
+  bool isCompleted() override {
+    kick();
+    return c10d::Work::isCompleted();
+  }
+  bool wait(std::chrono::milliseconds timeout) override {
+    kick();
+    return c10d::Work::wait(timeout);
+  }
+  void synchronize() override { kick(); }
 
   void complete(std::exception_ptr error) {
     finish(error);
@@ -174,8 +202,14 @@ class LoomWork : public c10d::Work {
   }
 
  private:
+  void kick() {
+    if (flusher_ && !flushed_.exchange(true)) (*flusher_)();
+  }
+
   std::vector<at::Tensor> outputs_;
   c10::intrusive_ptr<at::ivalue::Future> future_;
+  std::shared_ptr<Flusher> flusher_;
+  std::atomic<bool> flushed_{false};
 };
 
 // The loom half of one operation: issues its calls inside a group, keeps its tensors alive and
@@ -248,10 +282,16 @@ class ProcessGroupLoom : public c10d::ProcessGroup {
     check(loomCommInitRankConfig(&comm_, size, id, rank, &config), nullptr,
           "loomCommInitRankConfig");
     completer_ = std::thread([this] { completionLoop(); });
+    flusher_->flush = [this] { flushP2p(); };
     init();
   }
 
   ~ProcessGroupLoom() override {
+    {
+      std::lock_guard<std::mutex> lock(flusher_->mu);
+      flusher_->flush = nullptr;
+    }
+    flushP2p();
     {
       std::lock_guard<std::mutex> lock(queueMu_);
       stop_ = true;
@@ -519,6 +559,7 @@ class ProcessGroupLoom : public c10d::ProcessGroup {
     // operation that timed out would fail the communicator for good (errors are sticky).
     std::chrono::milliseconds timeout =
         opts.timeout == c10d::kUnsetTimeout ? timeout_ : opts.timeout;
+    flushP2p();  // deferred sends and receives are not held back by the barrier
     const std::string base = "loom/monitored_barrier/" + std::to_string(barrierSeq_++) + "/";
     if (rank_ != 0) {
       store_->set(base + std::to_string(rank_), {1});
@@ -566,7 +607,7 @@ class ProcessGroupLoom : public c10d::ProcessGroup {
     auto [type, count] = moveType(t);
     loomComm_t c = comm_;
     l.issue = [=] { return loomSend(t.data_ptr(), count, type, dstRank, c, nullptr); };
-    return launch(OpType::SEND, "send", tensors, std::move(l));
+    return deferP2p(OpType::SEND, tensors, std::move(l));
   }
 
   c10::intrusive_ptr<c10d::Work> recv(std::vector<at::Tensor>& tensors, int srcRank,
@@ -578,7 +619,7 @@ class ProcessGroupLoom : public c10d::ProcessGroup {
     auto [type, count] = moveType(t);
     loomComm_t c = comm_;
     l.issue = [=] { return loomRecv(t.data_ptr(), count, type, srcRank, c, nullptr); };
-    return launch(OpType::RECV, "recv", tensors, std::move(l));
+    return deferP2p(OpType::RECV, tensors, std::move(l));
   }
 
   c10::intrusive_ptr<c10d::Work> barrier(const c10d::BarrierOptions&) override {
@@ -595,10 +636,10 @@ class ProcessGroupLoom : public c10d::ProcessGroup {
   }
 
  private:
+  using Item = std::pair<c10::intrusive_ptr<LoomWork>, Launch>;
   struct Pending {
     loomWork_t loomWork = nullptr;
-    c10::intrusive_ptr<LoomWork> work;
-    Launch launch;
+    std::vector<Item> items;  // one loom group
   };
 
   c10::intrusive_ptr<c10d::Work> allreduceList(std::vector<at::Tensor>& tensors,
@@ -703,27 +744,73 @@ class ProcessGroupLoom : public c10d::ProcessGroup {
   c10::intrusive_ptr<c10d::Work> launch(OpType type, const char* name,
                                         std::vector<at::Tensor> outputs, Launch l) {
     auto work = c10::make_intrusive<LoomWork>(rank_, type, std::move(outputs));
-    loomWork_t w = nullptr;
+    std::vector<Item> items;
+    items.emplace_back(work, std::move(l));
+    std::lock_guard<std::mutex> lock(issueMu_);
+    flushP2pLocked();  // earlier sends and receives go first
+    std::exception_ptr error = submitLocked(name, std::move(items));
+    if (error) std::rethrow_exception(error);
+    return work;
+  }
+
+  // Sends and receives wait in a batch until the next operation of another kind, or until one
+  // of their Works is looked at, and then run as one loom group. Within a group loom progresses
+  // Send/Recv pairs together, so isend+irecv in both directions cannot deadlock; issued one by
+  // one they would (the progress thread runs operations one after another).
+  c10::intrusive_ptr<c10d::Work> deferP2p(OpType type, std::vector<at::Tensor> outputs, Launch l) {
+    auto work = c10::make_intrusive<LoomWork>(rank_, type, std::move(outputs), flusher_);
+    std::lock_guard<std::mutex> lock(p2pMu_);
+    p2p_.emplace_back(work, std::move(l));
+    return work;
+  }
+
+  void flushP2p() {
+    std::lock_guard<std::mutex> lock(issueMu_);
+    flushP2pLocked();
+  }
+
+  void flushP2pLocked() {
+    std::vector<Item> batch;
     {
-      std::lock_guard<std::mutex> lock(issueMu_);
-      loomGroupStart();
-      loomResult_t r = l.issue();
-      std::string why = r == loomSuccess ? "" : loomGetLastError(comm_);
-      loomResult_t e = loomGroupEndAsync(&w);
-      if (r == loomSuccess && e != loomSuccess) why = loomGetLastError(comm_);
-      if (r != loomSuccess || e != loomSuccess) {
-        if (w) loomWorkFree(w);
-        if (l.customOp) loomRedOpDestroy(*l.customOp, comm_);
-        fail(std::string(name) + " failed: " + loomGetErrorString(r != loomSuccess ? r : e) + " (" +
-             why + ")");
-      }
+      std::lock_guard<std::mutex> lock(p2pMu_);
+      batch.swap(p2p_);
+    }
+    if (batch.empty()) return;
+    std::vector<c10::intrusive_ptr<LoomWork>> works;
+    for (auto& item : batch)
+      works.push_back(item.first);
+    if (std::exception_ptr error = submitLocked("send/recv", std::move(batch)))
+      for (auto& w : works)
+        w->complete(error);
+  }
+
+  // Issues items as one loom group and queues it for the completion thread (issueMu_ held, so
+  // the queue order is the issue order). Returns the error of a group that could not start.
+  std::exception_ptr submitLocked(const char* name, std::vector<Item> items) {
+    loomWork_t w = nullptr;
+    loomGroupStart();
+    loomResult_t r = loomSuccess;
+    for (auto& item : items) {
+      r = item.second.issue();
+      if (r != loomSuccess) break;
+    }
+    std::string why = r == loomSuccess ? "" : loomGetLastError(comm_);
+    loomResult_t e = loomGroupEndAsync(&w);
+    if (r == loomSuccess && e != loomSuccess) why = loomGetLastError(comm_);
+    if (r != loomSuccess || e != loomSuccess) {
+      if (w) loomWorkFree(w);
+      for (auto& item : items)
+        if (item.second.customOp) loomRedOpDestroy(*item.second.customOp, comm_);
+      return std::make_exception_ptr(std::runtime_error(
+          std::string("loom backend: ") + name +
+          " failed: " + loomGetErrorString(r != loomSuccess ? r : e) + " (" + why + ")"));
     }
     {
       std::lock_guard<std::mutex> lock(queueMu_);
-      queue_.push_back(Pending{w, work, std::move(l)});
+      queue_.push_back(Pending{w, std::move(items)});
     }
     queueCv_.notify_all();
-    return work;
+    return nullptr;
   }
 
   void completionLoop() {
@@ -740,22 +827,26 @@ class ProcessGroupLoom : public c10d::ProcessGroup {
       loomResult_t r = loomWorkWait(p.loomWork, -1);
       std::string why = r == loomSuccess ? "" : loomGetLastError(comm_);
       loomWorkFree(p.loomWork);
-      if (p.launch.customOp) loomRedOpDestroy(*p.launch.customOp, comm_);
-      std::exception_ptr error;
+      std::exception_ptr failed;
       if (r != loomSuccess) {
-        error = std::make_exception_ptr(
+        failed = std::make_exception_ptr(
             std::runtime_error(std::string("loom backend: operation failed: ") +
                                loomGetErrorString(r) + " (" + why + ")"));
-      } else {
-        try {
-          for (auto& f : p.launch.post)
-            f();
-        } catch (...) {
-          error = std::current_exception();
-        }
       }
-      p.launch = Launch{};  // release the tensors before completing
-      p.work->complete(error);
+      for (auto& [work, launch] : p.items) {
+        if (launch.customOp) loomRedOpDestroy(*launch.customOp, comm_);
+        std::exception_ptr error = failed;
+        if (!error) {
+          try {
+            for (auto& f : launch.post)
+              f();
+          } catch (...) {
+            error = std::current_exception();
+          }
+        }
+        launch = Launch{};  // release the tensors before completing
+        work->complete(error);
+      }
     }
   }
 
@@ -764,6 +855,9 @@ class ProcessGroupLoom : public c10d::ProcessGroup {
   loomComm_t comm_ = nullptr;
   uint64_t barrierSeq_ = 0;
   std::mutex issueMu_;  // loom: one thread issues on a communicator at a time
+  std::mutex p2pMu_;
+  std::vector<Item> p2p_;  // deferred sends and receives (deferP2p)
+  std::shared_ptr<Flusher> flusher_ = std::make_shared<Flusher>();
   std::mutex queueMu_;
   std::condition_variable queueCv_;
   std::deque<Pending> queue_;

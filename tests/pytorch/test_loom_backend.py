@@ -45,7 +45,7 @@ def run_ops(backend, nranks):
 OPS = ["broadcast", "all_reduce", "all_reduce_coalesced", "reduce", "all_gather",
        "_all_gather_base", "all_gather_coalesced", "gather", "scatter", "reduce_scatter",
        "_reduce_scatter_base", "all_to_all_single", "all_to_all_single_splits", "all_to_all",
-       "send_recv", "async", "new_group", "all_gather_object", "broadcast_object_list",
+       "send_recv", "isend_irecv", "batch_isend_irecv", "async", "new_group", "all_gather_object", "broadcast_object_list",
        "barrier"]
 
 

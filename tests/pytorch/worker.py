@@ -221,6 +221,24 @@ def run_ops(ref):
             dist.recv(got, prv)
             dist.send(t, nxt)
         res[f"send_recv/{d}"] = got
+    # isend/irecv in both directions around the ring at once (4 MiB each: more than a
+    # transport buffers), then batch_isend_irecv
+    big = data(rank, torch.float32, n=1 << 20)
+    got_prev, got_next = torch.empty_like(big), torch.empty_like(big)
+    nxt, prv = (rank + 1) % size, (rank - 1) % size
+    works = [dist.isend(big, nxt), dist.isend(big * 2, prv) if size > 2 else None,
+             dist.irecv(got_prev, prv), dist.irecv(got_next, nxt) if size > 2 else None]
+    for w in works:
+        if w is not None:
+            w.wait()
+    res["isend_irecv/prev"] = got_prev
+    if size > 2:
+        res["isend_irecv/next"] = got_next
+    got = torch.empty_like(big)
+    ops = [dist.P2POp(dist.isend, big + 1, nxt), dist.P2POp(dist.irecv, got, prv)]
+    for w in dist.batch_isend_irecv(ops):
+        w.wait()
+    res["batch_isend_irecv"] = got
     # dtypes loom has no type for: moved as bytes (int16, complex), complex sums as float pairs.
     # The reference moves the same bytes as uint8 and sums the float view.
     for dt in (torch.int16, torch.complex64):
