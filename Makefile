@@ -23,7 +23,7 @@ DEB_PACKAGES := build-essential cmake pkg-config g++ clang libclang-rt-dev clang
   libfmt-dev openmpi-bin libopenmpi-dev mpich libmpich-dev libgloo-dev iproute2 python3 procps
 # The PyTorch backend and its tests (docs/PYTORCH.md): opt in with `make test TORCH=1`. Measured
 # on the 2-core VM: apt-get install 2 min 36 s (181 packages, 650 MiB), extension build 55 s,
-# ctest -L pytorch 67 s. Without them the pytorch tests report "skipped" with the reason.
+# ctest -L pytorch 67-78 s (-j2). Without them the pytorch tests report "skipped" with the reason.
 TORCH_PACKAGES := python3-torch libtorch-dev pybind11-dev python3-pytest
 ifeq ($(TORCH),1)
 DEB_PACKAGES += $(TORCH_PACKAGES)
