@@ -143,6 +143,20 @@ class Communicator {
   // Each rank's host, for hierarchical schedules (CollectiveArgs::hosts).
   algo::HostLayout hostLayout_;
   PlanCache plans_;
+  // The last choice and plan per slot, for repeated calls (prepare.cpp). Used under the
+  // engine mutex, like the rest of prepare().
+  struct ChoiceMemo {
+    algo::Collective collective = algo::Collective::kAllReduce;
+    uint64_t count = 0;
+    int root = 0;
+    bool inPlace = false;
+    int nchannels = 0;
+    size_t elemBytes = 0;
+    const algo::Algorithm* algorithm = nullptr;
+    std::shared_ptr<const Plan> plan;
+  };
+  static constexpr size_t kMemoSlots = 16;
+  std::array<ChoiceMemo, kMemoSlots> memo_{};
   std::unique_ptr<LaneTable> lanes_;
   std::unique_ptr<std::byte[]> scratch_;
   size_t scratchBytes_ = 0;
