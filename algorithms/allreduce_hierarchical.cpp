@@ -17,6 +17,8 @@
 // carries 2 (H-1)/H N (its L slices), against 2 (n-1)/n N for a flat ring whose every step is
 // paced by the network. Messages: 2 (L-1) intra-host and 2 (H-1) inter-host per slice owned.
 // In place, a slice's input is read (sent or combined) before phase 3 overwrites it.
+#include <optional>
+
 #include "algorithms/builder.h"
 #include "algorithms/builtin.h"
 #include "algorithms/hierarchy.h"
@@ -124,30 +126,14 @@ class AllReduceHierarchical final : public Algorithm {
   }
 
   Status build(const CollectiveArgs& args, int rank, RankSchedule* out) const override {
-    LOOM_RETURN_IF_ERROR(checkBuild(*this, args, rank));
-    resetSchedule(out, 0);
-    if (args.count == 0) return Status::ok();
-    if (args.nranks == 1) {
-      buildSingleRankReduction(args.count, out);
-      return Status::ok();
-    }
-    const HostGroups g(args);
-    const int h = g.hostOf(rank);
-    const int nch = channelsFor(args, args.count);
-    resetSchedule(out, nch);
-    for (int c = 0; c < nch; ++c) {
-      Phases phases{g,
-                    rank,
-                    h,
-                    g.localOf(rank),
-                    g.size(h),
-                    g.nhosts(),
-                    g.maxSize(),
-                    channelPart(args.count, nch, c),
-                    &out->channels[c]};
+    std::optional<HostGroups> g;  // built once the call is checked
+    return buildReducingChannels(*this, args, rank, out, [&](Part part, Channel* channel) {
+      if (!g) g.emplace(args);
+      const int h = g->hostOf(rank);
+      Phases phases{*g,          rank,         h,    g->localOf(rank), g->size(h),
+                    g->nhosts(), g->maxSize(), part, channel};
       phases.build();
-    }
-    return Status::ok();
+    });
   }
 };
 

@@ -78,6 +78,26 @@ Status buildMovingChannels(const Algorithm& algorithm, const CollectiveArgs& arg
 // finalize-only self copy (schedule.h, "One rank").
 void buildSingleRankReduction(uint64_t count, RankSchedule* out);
 
+// build() of a reduction: checks the call, leaves the schedule empty for count 0, builds the
+// one-rank reduction for one rank, else builds one part of args.count per channel with
+// buildPart(part, channel).
+template <typename BuildPart>
+Status buildReducingChannels(const Algorithm& algorithm, const CollectiveArgs& args, int rank,
+                             RankSchedule* out, BuildPart buildPart) {
+  LOOM_RETURN_IF_ERROR(checkBuild(algorithm, args, rank));
+  resetSchedule(out, 0);
+  if (args.count == 0) return Status::ok();
+  if (args.nranks == 1) {
+    buildSingleRankReduction(args.count, out);
+    return Status::ok();
+  }
+  const int nch = channelsFor(args, args.count);
+  resetSchedule(out, nch);
+  for (int c = 0; c < nch; ++c)
+    buildPart(channelPart(args.count, nch, c), &out->channels[c]);
+  return Status::ok();
+}
+
 // Chunks [first, last) of a part split into `parts` chunks (chunkOf), as one contiguous run.
 Part chunkRange(const Part& part, int parts, int first, int last);
 

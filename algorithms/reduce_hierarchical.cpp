@@ -12,6 +12,8 @@
 // because only the root has an output buffer. A rank alone on its host combines straight from
 // its input. Bytes per rank: (L-1)/L N inside the host, at most N/L across hosts (plus N/L to
 // the root from each of its host's owners).
+#include <optional>
+
 #include "algorithms/builder.h"
 #include "algorithms/builtin.h"
 #include "algorithms/hierarchy.h"
@@ -97,34 +99,17 @@ class ReduceHierarchical final : public Algorithm {
   }
 
   Status build(const CollectiveArgs& args, int rank, RankSchedule* out) const override {
-    LOOM_RETURN_IF_ERROR(checkBuild(*this, args, rank));
-    resetSchedule(out, 0);
-    if (args.count == 0) return Status::ok();
-    if (args.nranks == 1) {
-      buildSingleRankReduction(args.count, out);
-      return Status::ok();
-    }
-    const HostGroups g(args);
-    const int h = g.hostOf(rank);
-    const int nch = channelsFor(args, args.count);
-    resetSchedule(out, nch);
-    for (int c = 0; c < nch; ++c) {
-      Phases phases{g,
-                    rank,
-                    args.root,
-                    h,
-                    g.localOf(rank),
-                    g.size(h),
-                    g.nhosts(),
-                    g.maxSize(),
-                    channelPart(args.count, nch, c),
-                    &out->channels[c]};
+    std::optional<HostGroups> g;  // built once the call is checked
+    return buildReducingChannels(*this, args, rank, out, [&](Part part, Channel* channel) {
+      if (!g) g.emplace(args);
+      const int h = g->hostOf(rank);
+      Phases phases{*g,         rank,        args.root,    h,    g->localOf(rank),
+                    g->size(h), g->nhosts(), g->maxSize(), part, channel};
       phases.reduceScatterWithinHost();
       phases.chainAcrossHosts();
       phases.gatherToRoot();
-    }
-    if (rank != args.root) out->scratchCount = args.count;
-    return Status::ok();
+      if (rank != args.root) out->scratchCount = args.count;
+    });
   }
 };
 

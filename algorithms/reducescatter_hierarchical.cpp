@@ -15,6 +15,8 @@
 // Bytes per rank: (L-1) H blocks inside the host, (H-1) blocks across hosts.
 #include <algorithm>
 
+#include <optional>
+
 #include "algorithms/builder.h"
 #include "algorithms/builtin.h"
 #include "algorithms/hierarchy.h"
@@ -97,35 +99,20 @@ class ReduceScatterHierarchical final : public Algorithm {
   }
 
   Status build(const CollectiveArgs& args, int rank, RankSchedule* out) const override {
-    LOOM_RETURN_IF_ERROR(checkBuild(*this, args, rank));
-    resetSchedule(out, 0);
-    if (args.count == 0) return Status::ok();
-    if (args.nranks == 1) {
-      buildSingleRankReduction(args.count, out);
-      return Status::ok();
-    }
-    const HostGroups g(args);
-    const int h = g.hostOf(rank);
-    const int L = g.size(h);
-    const std::vector<std::vector<int>> held = heldBlocks(g, h);
-    const int nch = channelsFor(args, args.count);
-    resetSchedule(out, nch);
-    for (int c = 0; c < nch; ++c) {
-      Phases phases{g,
-                    rank,
-                    h,
-                    g.localOf(rank),
-                    L,
-                    &held,
-                    args.count,
-                    channelPart(args.count, nch, c),
-                    &out->channels[c]};
+    std::optional<HostGroups> g;  // built once the call is checked
+    std::vector<std::vector<int>> held;
+    return buildReducingChannels(*this, args, rank, out, [&](Part part, Channel* channel) {
+      if (!g) {
+        g.emplace(args);
+        held = heldBlocks(*g, g->hostOf(rank));
+      }
+      const int h = g->hostOf(rank);
+      Phases phases{*g, rank, h, g->localOf(rank), g->size(h), &held, args.count, part, channel};
       phases.mine = phases.held(phases.i);
       phases.withinHost();
       phases.acrossHosts();
       if (phases.reduced) out->scratchCount = (phases.mine.size() - 1) * args.count;
-    }
-    return Status::ok();
+    });
   }
 };
 
