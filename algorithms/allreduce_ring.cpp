@@ -54,19 +54,9 @@ class AllReduceRing final : public Algorithm {
   }
 
   Status build(const CollectiveArgs& args, int rank, RankSchedule* out) const override {
-    LOOM_RETURN_IF_ERROR(checkBuild(*this, args, rank));
-    resetSchedule(out, 0);
-    if (args.count == 0) return Status::ok();
-    if (args.nranks == 1) {
-      buildSingleRankReduction(args.count, out);
-      return Status::ok();
-    }
-    const int nch = channelsFor(args, args.count);
-    resetSchedule(out, nch);
-    for (int c = 0; c < nch; ++c) {
-      buildRingPart(channelPart(args.count, nch, c), args.nranks, rank, &out->channels[c]);
-    }
-    return Status::ok();
+    return buildReducingChannels(*this, args, rank, out, [&](Part part, Channel* channel) {
+      buildRingPart(part, args.nranks, rank, channel);
+    });
   }
 };
 

@@ -42,22 +42,12 @@ class ReduceBinomial final : public Algorithm {
   }
 
   Status build(const CollectiveArgs& args, int rank, RankSchedule* out) const override {
-    LOOM_RETURN_IF_ERROR(checkBuild(*this, args, rank));
-    resetSchedule(out, 0);
-    if (args.count == 0) return Status::ok();
-    if (args.nranks == 1) {
-      buildSingleRankReduction(args.count, out);
-      return Status::ok();
-    }
-    const int nch = channelsFor(args, args.count);
-    resetSchedule(out, nch);
-    for (int c = 0; c < nch; ++c) {
-      buildTreePart(args, channelPart(args.count, nch, c), rank, &out->channels[c]);
-    }
-    const int v = modRank(rank - args.root, args.nranks);
-    const bool hasChildren = v != 0 && v + 1 < args.nranks && (v & 1) == 0;
-    out->scratchCount = hasChildren ? args.count : 0;
-    return Status::ok();
+    return buildReducingChannels(*this, args, rank, out, [&](Part part, Channel* channel) {
+      buildTreePart(args, part, rank, channel);
+      const int v = modRank(rank - args.root, args.nranks);
+      const bool hasChildren = v != 0 && v + 1 < args.nranks && (v & 1) == 0;
+      out->scratchCount = hasChildren ? args.count : 0;
+    });
   }
 };
 

@@ -49,20 +49,10 @@ class ReduceScatterRing final : public Algorithm {
   }
 
   Status build(const CollectiveArgs& args, int rank, RankSchedule* out) const override {
-    LOOM_RETURN_IF_ERROR(checkBuild(*this, args, rank));
-    resetSchedule(out, 0);
-    if (args.count == 0) return Status::ok();
-    if (args.nranks == 1) {
-      buildSingleRankReduction(args.count, out);
-      return Status::ok();
-    }
-    const int nch = channelsFor(args, args.count);
-    resetSchedule(out, nch);
-    for (int c = 0; c < nch; ++c) {
-      buildRingPart(args, channelPart(args.count, nch, c), rank, &out->channels[c]);
-    }
-    out->scratchCount = args.nranks > 2 ? 2 * args.count : 0;
-    return Status::ok();
+    return buildReducingChannels(*this, args, rank, out, [&](Part part, Channel* channel) {
+      buildRingPart(args, part, rank, channel);
+      out->scratchCount = args.nranks > 2 ? 2 * args.count : 0;
+    });
   }
 };
 
