@@ -80,20 +80,9 @@ class AllReduceRabenseifner final : public Algorithm {
   }
 
   Status build(const CollectiveArgs& args, int rank, RankSchedule* out) const override {
-    LOOM_RETURN_IF_ERROR(checkBuild(*this, args, rank));
-    resetSchedule(out, 0);
-    if (args.count == 0) return Status::ok();
-    if (args.nranks == 1) {
-      buildSingleRankReduction(args.count, out);
-      return Status::ok();
-    }
-    const Fold fold(args.nranks);
-    const int nch = channelsFor(args, args.count);
-    resetSchedule(out, nch);
-    for (int c = 0; c < nch; ++c) {
-      buildPart(fold, channelPart(args.count, nch, c), rank, &out->channels[c]);
-    }
-    return Status::ok();
+    return buildReducingChannels(*this, args, rank, out, [&](Part part, Channel* channel) {
+      buildPart(Fold(args.nranks), part, rank, channel);
+    });
   }
 };
 

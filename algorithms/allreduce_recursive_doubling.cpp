@@ -68,21 +68,11 @@ class AllReduceRecursiveDoubling final : public Algorithm {
   }
 
   Status build(const CollectiveArgs& args, int rank, RankSchedule* out) const override {
-    LOOM_RETURN_IF_ERROR(checkBuild(*this, args, rank));
-    resetSchedule(out, 0);
-    if (args.count == 0) return Status::ok();
-    if (args.nranks == 1) {
-      buildSingleRankReduction(args.count, out);
-      return Status::ok();
-    }
-    const Fold fold(args.nranks);
-    const int nch = channelsFor(args, args.count);
-    resetSchedule(out, nch);
-    for (int c = 0; c < nch; ++c) {
-      buildPart(fold, channelPart(args.count, nch, c), rank, &out->channels[c]);
-    }
-    out->scratchCount = fold.isExtra(rank) ? 0 : args.count;
-    return Status::ok();
+    return buildReducingChannels(*this, args, rank, out, [&](Part part, Channel* channel) {
+      const Fold fold(args.nranks);
+      buildPart(fold, part, rank, channel);
+      out->scratchCount = fold.isExtra(rank) ? 0 : args.count;
+    });
   }
 };
 
