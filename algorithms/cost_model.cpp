@@ -27,6 +27,8 @@ struct Terms {
   double b;         // per byte on the link
   double g;         // per byte reduced
   double copy;      // per byte copied locally
+  double post;      // per extra message posted together with others (no wait between them)
+  double children;  // children of an interior node of a binary tree (1 when n = 2)
   // Hierarchical algorithms: hosts and ranks per host (from CollectiveArgs::hosts; one host
   // when it is empty), and the intra-host (i) and inter-host (e) link of each message.
   double hosts = 1;
@@ -57,8 +59,10 @@ const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
        }},
       {{Collective::kAllReduce, "double_binary_tree"},
        [](const Terms& t, double N) {
+         // An interior node receives a slice from each child (reduce) and sends one to each
+         // child (broadcast) per step: `children` messages, each waited for.
          const double s = std::min(N / 2, kSliceBytes);
-         return 2 * t.log2n * (t.a + s * t.b) + 2 * N * t.b + N * t.g;
+         return 2 * t.log2n * t.children * (t.a + s * t.b) + 2 * N * t.b + N * t.g;
        }},
       // Broadcast: bytes = the vector.
       {{Collective::kBroadcast, "binomial"},
@@ -75,9 +79,12 @@ const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
        }},
       {{Collective::kBroadcast, "double_binary_tree"},
        [](const Terms& t, double N) {
+         // Two trees, half the vector each. Per stage the root sends a slice to each tree's
+         // top and an inner node one to each of its two children: two messages, each paying
+         // its latency (also for n = 2, where both halves go to the one other rank).
          const double s = std::min(N / 2, kSliceBytes);
          const double k = std::ceil(N / 2 / s);
-         return (t.log2n + k - 1) * (t.a + 2 * s * t.b);
+         return (t.log2n + k - 1) * 2 * (t.a + s * t.b);
        }},
       // Reduce: bytes = the vector.
       {{Collective::kReduce, "binomial"},
@@ -105,7 +112,14 @@ const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
        }},
       // AllToAll: bytes = one rank's whole input (n blocks).
       {{Collective::kAllToAll, "pairwise"},
-       [](const Terms& t, double N) { return (t.n - 1) * (t.a + N / t.n * t.b); }},
+       [](const Terms& t, double N) {
+         // Out of place, no step depends on another: the executor posts all n-1 sends and
+         // receives at once, so one message's latency (and wake-up) is paid and the others
+         // add their posting overhead. (In place runs in floor(n/2) dependent pairs; the
+         // choice must not depend on in-place-ness, which may differ between ranks, so the
+         // formula prices the out-of-place schedule.)
+         return t.a + (t.n - 2) * t.post + (t.n - 1) / t.n * N * t.b;
+       }},
       {{Collective::kAllToAll, "bruck"},
        [](const Terms& t, double N) {
          // B(n) = sum over i < n of popcount(i): the blocks Bruck moves in all its rounds.
@@ -254,6 +268,8 @@ double predictUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_
   t.b = link.usPerByte();
   t.g = 1e-3 / model.reduceGbps;
   t.copy = model.intra.usPerByte();
+  t.post = link.alphaUs + model.stepUs;
+  t.children = n > 2 ? 2 : 1;
   const bool layout = !args.hosts.empty() && args.hosts.nranks() == n;
   t.hosts = layout ? args.hosts.nhosts() : 1;
   t.perHost = layout ? args.hosts.maxRanksPerHost() : n;

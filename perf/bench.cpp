@@ -50,6 +50,7 @@ class RankBench {
               collInfo(row.kind).name);
   }
   bool barrier() { return ok(loomBarrier(*comm_, nullptr), "barrier"); }
+  std::string chosenAlgorithm(const RowSpec& row) const;
   bool check(const RowSpec& row, void* send, void* recv, Measurement* m, RunRecord* run);
 
   const Options& o_;
@@ -233,6 +234,24 @@ bool RankBench::warmUp(const RowSpec& base, const std::vector<size_t>& sizes) {
   return true;
 }
 
+// The planner's choice for the row's call (recorded in the JSON so perf/planner_sweep.sh can
+// tell which algorithm the planner's time measured).
+std::string RankBench::chosenAlgorithm(const RowSpec& row) const {
+  static constexpr loomCollective_t kColl[] = {
+      loomCollAllReduce, loomCollAllGather, loomCollReduceScatter,
+      loomCollBroadcast, loomCollReduce,    loomCollAllToAll,
+      loomCollGather,    loomCollScatter,   loomCollSend};
+  static_assert(std::size(kColl) == static_cast<size_t>(CollKind::kSendRecv) + 1);
+  if (comm_ == nullptr || *comm_ == nullptr) return "";
+  const int root =
+      row.kind == CollKind::kSendRecv ? (row.rank + 1) % row.nranks : std::max(row.root, 0);
+  const char* name = nullptr;
+  if (loomCommChosenAlgorithm(*comm_, kColl[static_cast<int>(row.kind)], row.counts.param, row.type,
+                              root, &name) != loomSuccess)
+    return "";
+  return name;
+}
+
 bool RankBench::timeTest(CollKind kind, loomDataType_t type, OpKind op, int root, RunRecord* run) {
   const size_t es = typeInfo(type).bytes;
   const std::vector<size_t> sizes = sweepSizes(o_);
@@ -258,6 +277,7 @@ bool RankBench::timeTest(CollKind kind, loomDataType_t type, OpKind op, int root
       rec.type = typeInfo(type).name;
       rec.redop = opName(op);
       rec.root = root;
+      rec.algorithm = chosenAlgorithm(row);
       if (reporter_) reporter_->rowStart(rec);
       for (bool inPlace : {false, true}) {
         if (inPlace && !o_.peerLabel.empty()) break;  // the peers measure out-of-place only

@@ -87,6 +87,7 @@ std::string runJson(const RunRecord& run) {
     s += std::string(i ? "," : "") + "\n       {\"size\": " + std::to_string(r.bytes) +
          ", \"count\": " + std::to_string(r.count) + ", \"type\": " + quote(r.type) +
          ", \"redop\": " + quote(r.redop) + ", \"root\": " + std::to_string(r.root) +
+         ", \"algorithm\": " + quote(r.algorithm) +
          ", \"out_of_place\": " + measurementJson(r.outOfPlace) +
          ", \"in_place\": " + measurementJson(r.inPlace) + "}";
   }
@@ -299,6 +300,7 @@ bool readRunsJson(const std::string& text, std::vector<RunRecord>* runs, std::st
       rec.type = row["type"].string;
       rec.redop = row["redop"].string;
       rec.root = static_cast<int>(row["root"].number);
+      rec.algorithm = row["algorithm"].string;
       rec.outOfPlace = readMeasurement(row["out_of_place"]);
       rec.inPlace = readMeasurement(row["in_place"]);
       run.rows.push_back(rec);

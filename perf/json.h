@@ -6,13 +6,15 @@
 //     "runs": [ { "collective": "all_reduce", "label": "loom", "nranks": 4, "nprocs": 4,
 //                 "nthreads": 1, "transport": "auto", "algo": "",
 //                 "results": [ { "size": 8, "count": 2, "type": "float", "redop": "sum",
-//                                "root": -1,
+//                                "root": -1, "algorithm": "ring",
 //                                "out_of_place": {"time": 12.3, "alg_bw": 0.0, "bus_bw": 0.0,
 //                                                 "nwrong": 0, "iters": 20},
 //                                "in_place": {...} or null } ],
 //                 "out_of_bounds": {"count": 0, "okay": true},
 //                 "average_bus_bandwidth": {"bandwidth": 1.23} } ] }
-// time is in microseconds, bandwidths in GB/s (1e9 B/s); nwrong is null when not checked.
+// time is in microseconds, bandwidths in GB/s (1e9 B/s); nwrong is null when not checked;
+// algorithm is the one loom's planner chooses for the row's call (loomCommChosenAlgorithm,
+// LOOM_ALGO included; "" for the peers' rows).
 //
 // Thread-safety: plain values and pure functions.
 #pragma once

@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
-"""Tables for perf/planner_sweep.sh: the planner's median time per size against the best
-forced algorithm's median, from the loom-perf --json files in one directory.
+"""Tables for perf/planner_sweep.sh: per size, the algorithm the planner chose and its median
+time against the best forced algorithm's median, from the loom-perf --json files in one
+directory.
 
 Usage: planner_sweep.py OUT_DIR
-Exit status 1 when the planner is more than 10% slower than the best forced algorithm at any
-size (issue 5's bound), 0 otherwise.
+
+The bound (issue 5: the planner's choice is never more than 10% slower than the best algorithm
+forced with LOOM_ALGO) is checked on "choice/best": the forced median of the algorithm the
+planner chose (loom-perf records it per row, from loomCommChosenAlgorithm) over the best forced
+median, all measured in the same interleaved runs. The planner run's own time against the best
+forced one ("planner/best", shown too) adds the run-to-run noise of timing one algorithm twice,
+which on an oversubscribed host is far above 10%. Rows of files without the "algorithm" field
+fall back to planner/best.
+Exit status 1 when the bound is exceeded at any size, 0 otherwise.
 """
 import glob
 import json
@@ -19,7 +27,8 @@ NAME = re.compile(r"^(?P<coll>[a-z_]+)_np(?P<np>\d+)_(?P<algo>[a-z_]+)_run(?P<ru
 
 def load(out_dir):
     # times[(coll, np)][algo][size] = [time_us, ...] (out of place, one value per run)
-    times = {}
+    # chosen[(coll, np)][size] = {algorithm the planner chose, ...} (one per run; they agree)
+    times, chosen = {}, {}
     for path in sorted(glob.glob(os.path.join(out_dir, "*.json"))):
         m = NAME.match(os.path.basename(path))
         if not m:
@@ -34,7 +43,10 @@ def load(out_dir):
                     continue
                 by_size = times.setdefault(key, {}).setdefault(m["algo"], {})
                 by_size.setdefault(row["size"], []).append(meas["time"])
-    return times
+                if m["algo"] == "planner" and row.get("algorithm"):
+                    chosen.setdefault(key, {}).setdefault(row["size"], set()).add(
+                        row["algorithm"])
+    return times, chosen
 
 
 def human(n):
@@ -48,13 +60,14 @@ def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    times = load(sys.argv[1])
+    times, chosen = load(sys.argv[1])
     worst = 0.0
     for (coll, np), algos in sorted(times.items()):
         planner = algos.get("planner", {})
         print(f"\n### {coll}, np={np}\n")
-        print("| size | planner (us) | best forced (us) | best | planner/best | |")
-        print("|---:|---:|---:|---|---:|---|")
+        print("| size | chosen | choice (us) | best forced (us) | best | choice/best "
+              "| planner run (us) | planner/best | |")
+        print("|---:|---|---:|---:|---|---:|---:|---:|---|")
         for size in sorted(planner):
             p = statistics.median(planner[size])
             forced = [(statistics.median(v[size]), a) for a, v in algos.items()
@@ -62,11 +75,17 @@ def main():
             if not forced:
                 continue
             best, best_algo = min(forced)
-            ratio = p / best if best > 0 else float("inf")
+            picks = chosen.get((coll, np), {}).get(size, set())
+            mine = [t for t, a in forced if a in picks]
+            choice = max(mine) if mine else p
+            name = "/".join(sorted(picks)) if mine else "? (planner run)"
+            ratio = choice / best if best > 0 else float("inf")
+            prat = p / best if best > 0 else float("inf")
             worst = max(worst, ratio)
             mark = "**> 10%**" if ratio > BOUND else ""
-            print(f"| {human(size)} | {p:.2f} | {best:.2f} | {best_algo} | {ratio:.2f} | {mark} |")
-    print(f"\nworst planner/best: {worst:.2f} (bound {BOUND:.2f})")
+            print(f"| {human(size)} | {name} | {choice:.2f} | {best:.2f} | {best_algo} "
+                  f"| {ratio:.2f} | {p:.2f} | {prat:.2f} | {mark} |")
+    print(f"\nworst choice/best: {worst:.2f} (bound {BOUND:.2f})")
     return 1 if worst > BOUND else 0
 
 

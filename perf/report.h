@@ -42,6 +42,7 @@ struct RowRecord {
   size_t count = 0;  // count column (param count)
   std::string type, redop;
   int root = -1;
+  std::string algorithm;  // the planner's choice for the call (loomCommChosenAlgorithm); "" unknown
   Measurement outOfPlace, inPlace;
 };
 

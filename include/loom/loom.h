@@ -198,6 +198,13 @@ LOOM_API loomResult_t loomCommPredictTime(const loomComm_t comm, loomCollective_
                                           size_t count, loomDataType_t datatype, int root,
                                           double* microseconds);
 
+/* The name of the algorithm the planner would choose for that call ("ring", "pairwise", ...;
+ * LOOM_ALGO and loomConfig_t.algo included), as a NUL-terminated string with static storage.
+ * Out-of-place layout is assumed; runs nothing and talks to no peer. */
+LOOM_API loomResult_t loomCommChosenAlgorithm(const loomComm_t comm, loomCollective_t collective,
+                                              size_t count, loomDataType_t datatype, int root,
+                                              const char** algorithm);
+
 /* ---- reduction operators ---- */
 LOOM_API loomResult_t loomRedOpCreatePreMulSum(loomRedOp_t* op, void* scalar,
                                                loomDataType_t datatype,

@@ -306,39 +306,71 @@ loomResult_t loomCommGetCounters(const loomComm_t comm, loomCounters_t* counters
   return loomSuccess;
 }
 
-loomResult_t loomCommPredictTime(const loomComm_t comm, loomCollective_t collective, size_t count,
-                                 loomDataType_t datatype, int root, double* microseconds) {
-  Status s = loom::api::checkComm(comm, "loomCommPredictTime");
-  if (!s.isOk()) return fail(s);
-  if (!microseconds)
-    return fail(loom::invalidArgument("loomCommPredictTime: microseconds is NULL"));
+namespace {
+
+// The planner's choice for a call described by its arguments, as the runtime would make it (no
+// peer is asked). `fn` names the API function in errors.
+struct PlannedCall {
+  loom::algo::CollectiveArgs args;
+  loom::algo::Choice choice;
+  const loom::algo::Algorithm* algorithm = nullptr;
+};
+
+Status planCall(const loomComm_t comm, const char* fn, loomCollective_t collective, size_t count,
+                loomDataType_t datatype, int root, PlannedCall* out) {
+  LOOM_RETURN_IF_ERROR(loom::api::checkComm(comm, fn));
+  const std::string name = fn;
   if (collective < 0 || collective >= loomNumColls)
-    return fail(loom::invalidArgument("loomCommPredictTime: collective " +
-                                      std::to_string(collective) + " is not a loomCollective_t"));
+    return loom::invalidArgument(name + ": collective " + std::to_string(collective) +
+                                 " is not a loomCollective_t");
   if (!loom::isValidDataType(datatype))
-    return fail(loom::invalidArgument("loomCommPredictTime: datatype " + std::to_string(datatype) +
-                                      " is not a loomDataType_t"));
+    return loom::invalidArgument(name + ": datatype " + std::to_string(datatype) +
+                                 " is not a loomDataType_t");
   const loom::runtime::Communicator& c = *comm->comm;
   if (root < 0 || root >= c.nranks())
-    return fail(loom::invalidArgument("loomCommPredictTime: root/peer " + std::to_string(root) +
-                                      " is out of range [0, " + std::to_string(c.nranks()) + ")"));
-  loom::algo::CollectiveArgs args;
+    return loom::invalidArgument(name + ": root/peer " + std::to_string(root) +
+                                 " is out of range [0, " + std::to_string(c.nranks()) + ")");
+  loom::algo::CollectiveArgs& args = out->args;
   args.collective = static_cast<Collective>(collective);
   args.count = count;
   args.nranks = c.nranks();
   args.root = root;
   args.peer = root;
   args.nchannels = c.config().nchannels > 0 ? static_cast<int>(c.config().nchannels) : 1;
-  Result<loom::algo::AlgoOverrides> overrides = loom::algo::parseAlgoOverrides(c.config().algo);
-  if (!overrides.isOk()) return fail(overrides.status());
+  args.hosts = c.hostLayout();
+  LOOM_ASSIGN_OR_RETURN(loom::algo::AlgoOverrides overrides,
+                        loom::algo::parseAlgoOverrides(c.config().algo));
   const size_t elemBytes = loom::dataTypeSize(static_cast<loom::DataType>(datatype));
-  loom::algo::Choice choice;
-  Result<const loom::algo::Algorithm*> algorithm = loom::algo::chooseAlgorithm(
-      args, elemBytes, *overrides, c.costModel(), c.planTopology(), &choice);
-  if (!algorithm.isOk()) return fail(algorithm.status());
+  LOOM_ASSIGN_OR_RETURN(out->algorithm,
+                        loom::algo::chooseAlgorithm(args, elemBytes, overrides, c.costModel(),
+                                                    c.planTopology(), &out->choice));
+  return Status::ok();
+}
+
+}  // namespace
+
+loomResult_t loomCommPredictTime(const loomComm_t comm, loomCollective_t collective, size_t count,
+                                 loomDataType_t datatype, int root, double* microseconds) {
+  if (!microseconds)
+    return fail(loom::invalidArgument("loomCommPredictTime: microseconds is NULL"));
+  PlannedCall call;
+  Status s = planCall(comm, "loomCommPredictTime", collective, count, datatype, root, &call);
+  if (!s.isOk()) return fail(s);
+  const loom::runtime::Communicator& c = *comm->comm;
   *microseconds = count == 0 ? 0.0
-                             : loom::algo::predictUs(**algorithm, args, choice.bytes, c.costModel(),
-                                                     c.planTopology());
+                             : loom::algo::predictUs(*call.algorithm, call.args, call.choice.bytes,
+                                                     c.costModel(), c.planTopology());
+  return loomSuccess;
+}
+
+loomResult_t loomCommChosenAlgorithm(const loomComm_t comm, loomCollective_t collective,
+                                     size_t count, loomDataType_t datatype, int root,
+                                     const char** algorithm) {
+  if (!algorithm) return fail(loom::invalidArgument("loomCommChosenAlgorithm: algorithm is NULL"));
+  PlannedCall call;
+  Status s = planCall(comm, "loomCommChosenAlgorithm", collective, count, datatype, root, &call);
+  if (!s.isOk()) return fail(s);
+  *algorithm = call.algorithm->name().data();
   return loomSuccess;
 }
 

@@ -77,6 +77,7 @@ class Communicator {
   const Config& config() const { return init_.config; }
   const algo::CostModel& costModel() const { return costModel_; }
   const algo::Topology& planTopology() const { return planTopology_; }
+  const algo::HostLayout& hostLayout() const { return hostLayout_; }
   const std::string& name() const { return init_.name; }
   uint64_t commHash() const { return init_.commHash; }
   // "communicator <name> (0x<hash>)": how logs and errors name this communicator.

@@ -223,6 +223,21 @@ TEST(LoomPerfCheck, NoCheckPrintsNotApplicable) {
   EXPECT_NE(r.out.find("    N/A"), std::string::npos);
 }
 
+TEST(LoomPerfJson, RecordsTheForcedAlgorithmOfEveryRow) {
+  const std::string dir = makeTempDir();
+  ProcessResult r = perf({"-np", "2", "alltoall", "-b", "8", "-e", "1K", "-f", "8", "-n", "1", "-w",
+                          "0", "--algo", "bruck", "--json", dir + "/r.json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::vector<perf::RunRecord> runs;
+  std::string error;
+  ASSERT_TRUE(perf::readRunsJson(readFile(dir + "/r.json"), &runs, &error)) << error;
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_FALSE(runs[0].rows.empty());
+  for (const perf::RowRecord& row : runs[0].rows)
+    EXPECT_EQ(row.algorithm, "bruck") << row.bytes << " B";
+  removeTree(dir);
+}
+
 TEST(LoomPerfJson, RecordsEveryRowOfTheTable) {
   const std::string dir = makeTempDir();
   ProcessResult r = perf({"-np", "2", "all_reduce,broadcast", "-d", "all", "-b", "1K", "-e", "4K",
@@ -245,6 +260,7 @@ TEST(LoomPerfJson, RecordsEveryRowOfTheTable) {
       EXPECT_EQ(j.root, t.root);
       EXPECT_NEAR(j.outOfPlace.busBw, t.outOfPlace.busBw, 0.006);
       EXPECT_EQ(j.inPlace.wrong, 0);
+      EXPECT_FALSE(j.algorithm.empty()) << "row " << k << " does not say what the planner chose";
     }
   }
   EXPECT_EQ(runs[1].collective, "broadcast");

@@ -147,6 +147,45 @@ TEST_F(ApiTest, PredictTimeGrowsWithSizeAndChecksItsArguments) {
     EXPECT_EQ(loomCommDestroy(c), loomSuccess);
 }
 
+TEST_F(ApiTest, ChosenAlgorithmFollowsTheOverrideAndChecksItsArguments) {
+  loomComm_t comms[4];
+  loomConfig_t cfg = LOOM_CONFIG_INITIALIZER;
+  cfg.transport = "loopback";
+  cfg.algo = "allreduce:0-4K@recursive_doubling,4K-inf@ring;alltoall:bruck";
+  ASSERT_EQ(loomCommInitAll(comms, 4, nullptr, &cfg), loomSuccess) << loomGetLastError(nullptr);
+  const char* name = nullptr;
+  ASSERT_EQ(loomCommChosenAlgorithm(comms[2], loomCollAllReduce, 16, loomFloat32, 0, &name),
+            loomSuccess);
+  EXPECT_STREQ(name, "recursive_doubling");
+  ASSERT_EQ(loomCommChosenAlgorithm(comms[2], loomCollAllReduce, 1 << 20, loomFloat32, 0, &name),
+            loomSuccess);
+  EXPECT_STREQ(name, "ring");
+  ASSERT_EQ(loomCommChosenAlgorithm(comms[0], loomCollAllToAll, 64, loomInt8, 0, &name),
+            loomSuccess);
+  EXPECT_STREQ(name, "bruck");
+  // Without an override the choice is one of the collective's algorithms.
+  ASSERT_EQ(loomCommChosenAlgorithm(comms[1], loomCollBroadcast, 4096, loomFloat32, 3, &name),
+            loomSuccess);
+  const std::string bcast = name;
+  EXPECT_TRUE(bcast == "binomial" || bcast == "chain" || bcast == "double_binary_tree" ||
+              bcast == "scatter_allgather")
+      << bcast;
+  const auto expectInvalid = [&](loomResult_t got, const std::string& words) {
+    EXPECT_EQ(got, loomInvalidArgument);
+    const std::string message = loomGetLastError(comms[0]);
+    EXPECT_NE(message.find(words), std::string::npos) << message;
+  };
+  expectInvalid(loomCommChosenAlgorithm(comms[0], loomCollBroadcast, 8, loomFloat32, 4, &name),
+                "root/peer 4");
+  expectInvalid(loomCommChosenAlgorithm(comms[0], loomCollAllReduce, 8,
+                                        static_cast<loomDataType_t>(99), 0, &name),
+                "datatype 99");
+  expectInvalid(loomCommChosenAlgorithm(comms[0], loomCollAllReduce, 8, loomFloat32, 0, nullptr),
+                "algorithm is NULL");
+  for (loomComm_t c : comms)
+    EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+
 TEST(InitTest, NranksAndRankAreChecked) {
   loomUniqueId id;
   std::memset(&id, 0, sizeof(id));
