@@ -150,7 +150,7 @@ ncclResult_t ncclGinBarrierCreateRequirement(ncclComm_t comm, TestTeam team, int
 ncclResult_t ncclLLA2ACreateRequirement(int nBlocks, int nSlots, void* h, void* req);
 
 static void testDeviceApi(ncclComm_t comm) {
-  char opaque[256];
+  char opaque[256] = {0};
   TestTeam world = {1, 0, 1};
   EXPECT_RESULT(ncclDevCommCreate(comm, opaque, opaque), ncclInvalidUsage);
   CHECK(strstr(ncclGetLastError(NULL), "device API") != NULL);

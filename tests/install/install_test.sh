@@ -31,4 +31,19 @@ bad=$(nm -D --defined-only "$tmp"/prefix/lib*/libloom.so.0 | awk '{print $3}' | 
 if [ -n "$bad" ]; then
   echo "libloom.so exports non-loom symbols:"; echo "$bad" | head; exit 1
 fi
+# libnccl.so.2 (compat/nccl) in its own directory, so it shadows no NVIDIA NCCL; a C program
+# builds against the installed nccl.h and runs on the installed library.
+ncclinc="$tmp/prefix/include/loom/nccl"
+nccllib=$(echo "$tmp"/prefix/lib*/loom/nccl)
+test -f "$ncclinc/nccl.h"
+test -L "$nccllib/libnccl.so.2"
+test -L "$nccllib/libnccl.so"
+readelf -d "$nccllib/libnccl.so.2" | grep -q 'SONAME.*libnccl.so.2'
+if ls "$tmp"/prefix/lib*/libnccl* > /dev/null 2>&1; then
+  echo "libnccl is installed into the library directory itself"; exit 1
+fi
+gcc -std=c11 -Wall -Werror "$src/tests/compat/nccl_test.c" -o "$tmp/nccl_test" -I"$ncclinc" \
+  -L"$nccllib" -lnccl -lpthread -ldl -Wl,-rpath,"$nccllib"
+"$tmp/nccl_test" basic > "$tmp/nccl_test.log" || { cat "$tmp/nccl_test.log"; exit 1; }
+
 echo "install test ok"
