@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 
 #include "subprocess.h"
@@ -80,8 +81,54 @@ TEST(LoomTopo, JsonAndCluster) {
   EXPECT_EQ(j.out.rfind("{\"tag\": \"system\"", 0), 0u) << j.out;
   ProcessResult c = topo({"--cluster", "64"});
   ASSERT_EQ(c.exitCode, 0) << c.err;
-  EXPECT_NE(c.out.find("Cluster of 64 DGX-H100-like host(s)"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("Cluster of 64 host(s), 1 distinct host shape(s); fabric rail-fat-tree"),
+            std::string::npos)
+      << c.out;
+  EXPECT_NE(c.out.find("64 host(s): node000 .. node063: 8 GPUs, 8 NICs"), std::string::npos)
+      << c.out;
   EXPECT_NE(c.out.find("GPU0@host0 -> GPU0@host1: NET"), std::string::npos) << c.out;
+  // Host 32 is behind another leaf: leaf-spine-leaf.
+  EXPECT_NE(c.out.find("GPU0@host0 -> GPU0@host32: NET, 48.0 GB/s, 6.50 us, 3 switch hop(s)"),
+            std::string::npos)
+      << c.out;
+}
+
+TEST(LoomTopo, LoadsAClusterFileAndGroupsHostsOfOneShape) {
+  ProcessResult f = topo({"--load", fixture("cluster-2x-dgx-h100.xml")});
+  ASSERT_EQ(f.exitCode, 0) << f.err;
+  EXPECT_NE(f.out.find("Cluster of 2 host(s), 1 distinct host shape(s)"), std::string::npos)
+      << f.out;
+  EXPECT_NE(f.out.find("GPU0@host0 -> GPU0@host1: NET, 48.0 GB/s, 5.50 us, 1 switch hop(s)"),
+            std::string::npos)
+      << f.out;
+  // Two host shapes, three hosts: the DGX twice and the PCIe server once.
+  const std::string dir = makeTempDir();
+  const std::string mixed = dir + "/mixed.xml";
+  {
+    std::ofstream out(mixed);
+    out << "<cluster version=\"1\" name=\"mixed\">\n"
+        << "<fabric type=\"rail-fat-tree\" rails=\"8\" hosts_per_leaf=\"2\" leaves=\"16\" "
+           "speed=\"400000\"/>\n"
+        << readFile(fixture("dgx-h100.xml")) << readFile(fixture("pcie-4gpu.xml"))
+        << readFile(fixture("dgx-h100.xml")) << "</cluster>\n";
+  }
+  ProcessResult m = topo({"--load", mixed});
+  ASSERT_EQ(m.exitCode, 0) << m.err;
+  EXPECT_NE(m.out.find("Cluster of 3 host(s), 2 distinct host shape(s)"), std::string::npos)
+      << m.out;
+  EXPECT_NE(m.out.find("2 host(s): dgx-h100 .. dgx-h100: 8 GPUs, 8 NICs"), std::string::npos)
+      << m.out;
+  EXPECT_NE(m.out.find("1 host(s): pcie-4gpu: 4 GPUs, 2 NICs"), std::string::npos) << m.out;
+  ProcessResult t = topo({"--load", mixed, "--matrix"});
+  ASSERT_EQ(t.exitCode, 0) << t.err;
+  EXPECT_NE(t.out.find("== dgx-h100 (and 1 more host(s) of the same shape)"), std::string::npos)
+      << t.out;
+  EXPECT_NE(t.out.find("== pcie-4gpu (and 0 more host(s) of the same shape)"), std::string::npos)
+      << t.out;
+  ProcessResult d = topo({"--load", mixed, "--dump", "-"});
+  ASSERT_EQ(d.exitCode, 0) << d.err;
+  EXPECT_EQ(d.out.rfind("<cluster version=\"1\"", 0), 0u) << d.out.substr(0, 200);
+  removeTree(dir);
 }
 
 TEST(LoomTopo, RanksWithLocalProcesses) {
