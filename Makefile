@@ -8,8 +8,10 @@
 #   make format  clang-format every source file
 #   make asan / make tsan   the test suite under sanitizers (build-asan/, build-tsan/)
 #   make test-asan / make test-tsan   the reliability subset under sanitizers: fault tests
-#                (they include the collective sweep), transport conformance, base and api
-#                (SAN_BINS); not part of `make test` (docs/RELIABILITY.md says why)
+#                (they include the collective sweep), transport conformance, base, api and the
+#                NCCL C test program (SAN_BINS, SAN_NCCL_MODES); not part of `make test` (its
+#                15-minute budget), but .ci/run runs both after it (docs/RELIABILITY.md)
+#   make ci      what .ci/run does: make test, then test-asan and test-tsan
 #   make soak    4 processes, mixed collectives of random sizes, checked, for SOAK_SECONDS (120)
 #   make fuzz    each libFuzzer target for FUZZ_SECONDS (60) from tests/fuzz/corpus (needs clang)
 
@@ -32,11 +34,23 @@ endif
 SOAK_SECONDS ?= 120
 FUZZ_SECONDS ?= 60
 # The fault tests include the collective sweep through the fault wrapper on every transport.
-SAN_TARGETS := fault_test transport_conformance_test base_test api_test
+SAN_TARGETS := fault_test transport_conformance_test base_test api_test nccl_test_c
 SAN_BINS := tests/fault/fault_test tests/conformance/transport_conformance_test \
   tests/unit/base/base_test tests/unit/api/api_test
+# compat/nccl's C test program: ranks as threads (one per rank, or one thread driving all in
+# groups), non-blocking communicators, one rank.
+SAN_NCCL_MODES := basic threads nonblocking single
+comma := ,
+# $(1) build directory, $(2) LOOM_SANITIZE value, $(3) the sanitizer's runtime options.
+define sanitizer_subset
+	cmake -S . -B $(1) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_SANITIZE=$(2) -DLOOM_BUILD_PERF=OFF
+	cmake --build $(1) -j $(JOBS) --target $(SAN_TARGETS)
+	cd $(1) && for t in $(SAN_BINS); do echo "== $$t"; $(3) ./$$t --gtest_brief=1 || exit 1; done
+	cd $(1) && for m in $(SAN_NCCL_MODES); do echo "== nccl_test_c $$m"; \
+	  $(3) ./tests/compat/nccl_test_c $$m || exit 1; done
+endef
 
-.PHONY: deps build test demo format asan tsan test-asan test-tsan soak fuzz clean
+.PHONY: deps build test demo format asan tsan test-asan test-tsan ci soak fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -70,16 +84,14 @@ tsan:
 	$(MAKE) test BUILD=build-tsan CMAKE_FLAGS="-DLOOM_SANITIZE=thread -DLOOM_BUILD_PERF=OFF"
 
 test-asan: deps
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_SANITIZE=address,undefined -DLOOM_BUILD_PERF=OFF
-	cmake --build build-asan -j $(JOBS) --target $(SAN_TARGETS)
-	cd build-asan && for t in $(SAN_BINS); do echo "== $$t"; \
-	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ./$$t --gtest_brief=1 || exit 1; done
+	$(call sanitizer_subset,build-asan,address$(comma)undefined,UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
 
 test-tsan: deps
-	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_SANITIZE=thread -DLOOM_BUILD_PERF=OFF
-	cmake --build build-tsan -j $(JOBS) --target $(SAN_TARGETS)
-	cd build-tsan && for t in $(SAN_BINS); do echo "== $$t"; \
-	  TSAN_OPTIONS=halt_on_error=1 ./$$t --gtest_brief=1 || exit 1; done
+	$(call sanitizer_subset,build-tsan,thread,TSAN_OPTIONS=halt_on_error=1)
+
+ci: test
+	$(MAKE) test-asan
+	$(MAKE) test-tsan
 
 soak: build
 	$(BUILD)/tools/loomrun -np 4 --timeout $$(( $(SOAK_SECONDS) + 120 )) $(BUILD)/tests/soak/loom_soak --seconds $(SOAK_SECONDS)
