@@ -64,6 +64,18 @@ const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
          const double s = std::min(N / 2, kSliceBytes);
          return 2 * t.log2n * t.children * (t.a + s * t.b) + 2 * N * t.b + N * t.g;
        }},
+      // Direct (allreduce_one_shot.cpp, allreduce_two_shot.cpp). As messages, every exchange
+      // posts its n-1 sends and receives at once (no step waits for another), like pairwise
+      // AllToAll; through the host window they are priced by windowUs below instead.
+      {{Collective::kAllReduce, "one_shot"},
+       [](const Terms& t, double N) {
+         return t.a + (t.n - 2) * t.post + (t.n - 1) * N * (t.b + t.g);
+       }},
+      {{Collective::kAllReduce, "two_shot"},
+       [](const Terms& t, double N) {
+         return 2 * (t.a + (t.n - 2) * t.post) + 2 * (t.n - 1) / t.n * N * t.b +
+                (t.n - 1) / t.n * N * t.g;
+       }},
       // Broadcast: bytes = the vector.
       {{Collective::kBroadcast, "binomial"},
        [](const Terms& t, double N) { return t.log2n * (t.a + N * t.b); }},

@@ -37,6 +37,8 @@ std::span<const Algorithm* const> allAlgorithms() {
       &builtin::reduceScatterHierarchical(),
       &builtin::broadcastHierarchical(),
       &builtin::reduceHierarchical(),
+      &builtin::allReduceOneShot(),
+      &builtin::allReduceTwoShot(),
   };
   return kAll;
 }
