@@ -62,6 +62,11 @@ const Algorithm* findAlgorithm(Collective c, std::string_view name) {
   return nullptr;
 }
 
+bool runsInWindow(const Algorithm& algorithm, const CollectiveArgs& args) {
+  return args.windowBytes > 0 && algorithm.collective() == Collective::kAllReduce &&
+         (algorithm.name() == "one_shot" || algorithm.name() == "two_shot");
+}
+
 Status buildAll(const Algorithm& algorithm, const CollectiveArgs& args, Schedule* out) {
   out->args = args;
   out->algorithm = std::string(algorithm.name());

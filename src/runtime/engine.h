@@ -57,6 +57,8 @@ class Engine {
   ~Engine();
 
   const PeerInfo& localInfo() const { return local_; }
+  // Every rank's info, after setPeers (index = rank).
+  const PeerInfo& peerInfo(int rank) const { return peers_[rank]; }
   // Records every rank's info (index = rank) and chooses a transport per peer.
   Status setPeers(std::vector<PeerInfo> peers);
 
