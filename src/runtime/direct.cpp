@@ -188,8 +188,9 @@ Status HostWindow::peerAlive(int peer) const {
                        " left the communicator (aborted or destroyed) during a call in the host "
                        "window");
   const pid_t pid = h.pid;
-  const bool comparable = h.pidNamespace != 0 && h.pidNamespace == header(rank_).pidNamespace;
-  if (comparable && pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH)
+  const WindowHeader& me = header(rank_);
+  const bool comparable = h.pidNamespace != 0 && h.pidNamespace == me.pidNamespace;
+  if (comparable && pid > 0 && pid != me.pid && ::kill(pid, 0) != 0 && errno == ESRCH)
     return remoteError("rank " + std::to_string(peer) + " (pid " + std::to_string(pid) +
                        ") exited during a call in the host window");
   return Status::ok();
@@ -209,6 +210,9 @@ DirectExecution::DirectExecution(ExecParams params, HostWindow* window, bool two
   rounds_ = (count_ + pieceElems_ - 1) / pieceElems_;
   firstSeq_ = window_->takeRounds(rounds_);
   copied_.assign(static_cast<size_t>(window_->nranks()), false);
+  // Peers are checked for life after 100 ms of waiting, not on every call (kill() is a system
+  // call, and most waits last microseconds).
+  lastLivenessNs_ = nowNs();
   const uint64_t n = static_cast<uint64_t>(window_->nranks());
   const uint64_t bytes = count_ * e;
   // Bytes the peers read from this rank's buffer, and this rank from theirs.
