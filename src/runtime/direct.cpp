@@ -162,10 +162,15 @@ void HostWindow::publish(std::atomic<uint64_t>& flag, uint64_t value) {
               nullptr, 0);
 }
 
-void HostWindow::wait(int peer, uint32_t seen, int timeoutMs) const {
+void HostWindow::wait(int peer, const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value,
+                      int timeoutMs) const {
   WindowHeader& h = header(peer);
   h.sleepers.fetch_add(1, std::memory_order_seq_cst);
-  if (h.epoch.load(std::memory_order_seq_cst) == seen) {
+  // The epoch is read before the last look at the flag: a publish after this read moves the
+  // epoch, so the futex returns at once; one before it is seen by the look.
+  const uint32_t seen = h.epoch.load(std::memory_order_seq_cst);
+  if ((h.*flag).load(std::memory_order_seq_cst) < value &&
+      h.gone.load(std::memory_order_acquire) == 0) {
     timespec ts{timeoutMs / 1000, static_cast<long>(timeoutMs % 1000) * 1'000'000};
     ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&h.epoch), FUTEX_WAIT, seen, &ts, nullptr, 0);
   }
@@ -226,17 +231,20 @@ Status DirectExecution::waitFor(const std::atomic<uint64_t> WindowHeader::*flag,
   for (int q = 0; q < window_->nranks(); ++q) {
     if (q == window_->rank()) continue;
     WindowHeader& h = window_->header(q);
-    const uint32_t epoch = h.epoch.load(std::memory_order_seq_cst);
     if ((h.*flag).load(std::memory_order_acquire) >= value) continue;
     *ready = false;
     waitingFor_ = q;
-    seenEpoch_ = epoch;
-    const int64_t now = nowNs();
-    if (now - lastLivenessNs_ >= kLivenessEveryNs) {
-      lastLivenessNs_ = now;
-      LOOM_RETURN_IF_ERROR(window_->peerAlive(q));
-    } else if (h.gone.load(std::memory_order_acquire) != 0) {
-      return window_->peerAlive(q);
+    waitFlag_ = flag;
+    waitValue_ = value;
+    if (h.gone.load(std::memory_order_acquire) != 0) return window_->peerAlive(q);
+    // The clock is read every 64th unsuccessful look only (a clock read costs more than a
+    // look on some virtual machines).
+    if (++polls_ % 64 == 0) {
+      const int64_t now = nowNs();
+      if (now - lastLivenessNs_ >= kLivenessEveryNs) {
+        lastLivenessNs_ = now;
+        LOOM_RETURN_IF_ERROR(window_->peerAlive(q));
+      }
     }
     return Status::ok();
   }
@@ -260,21 +268,21 @@ void DirectExecution::reduceChunk(uint64_t pieceOffset, uint64_t chunkOffset, ui
   const ExecParams& p = params();
   const int n = window_->nranks();
   const uint64_t seq = firstSeq_ + round_;
-  std::vector<const void*> srcs(static_cast<size_t>(n));
+  srcs_.resize(static_cast<size_t>(n));
   for (int q = 0; q < n; ++q)
-    srcs[q] = window_->buffer(q, seq) + chunkOffset * p.elemBytes;
+    srcs_[q] = window_->buffer(q, seq) + chunkOffset * p.elemBytes;
   std::byte* dst = output_ + (pieceOffset + chunkOffset) * p.elemBytes;
   const RedOpKind op = p.op == RedOpKind::kAvg ? RedOpKind::kSum : p.op;
-  reduceN(p.dtype, op, dst, srcs.data(), n, chunkCount);
+  reduceN(p.dtype, op, dst, srcs_.data(), n, chunkCount);
   if (p.op == RedOpKind::kAvg) divideInPlace(p.dtype, dst, chunkCount, p.divisor);
 }
 
 void DirectExecution::finishRound(bool* progressed) {
   WindowHeader& me = window_->header(window_->rank());
-  window_->publish(me.done, firstSeq_ + round_);
+  me.done.store(firstSeq_ + round_, std::memory_order_release);  // nobody waits for it
   ++round_;
-  phase_ = Phase::kWaitFree;
-  copied_.assign(copied_.size(), false);
+  phase_ = Phase::kStage;
+  if (twoShot_) copied_.assign(copied_.size(), false);
   *progressed = true;
 }
 
@@ -288,15 +296,12 @@ Status DirectExecution::progress(bool* progressed) {
     const uint64_t offset = round_ * pieceElems_;
     const uint64_t elems = std::min<uint64_t>(pieceElems_, count_ - offset);
     bool ready = false;
-    if (phase_ == Phase::kWaitFree) {
+    if (phase_ == Phase::kStage) {
       if (round_ == 0) {  // a communicator that lost a rank fails every later call
         for (int q = 0; q < n; ++q)
           if (q != r && window_->header(q).gone.load(std::memory_order_acquire) != 0)
             return window_->peerAlive(q);
       }
-      waitingWhat_ = "to finish reading this rank's buffer";
-      LOOM_RETURN_IF_ERROR(waitFor(&WindowHeader::done, seq >= 2 ? seq - 2 : 0, &ready));
-      if (!ready) return Status::ok();
       std::memcpy(window_->buffer(r, seq), input_ + offset * p.elemBytes, elems * p.elemBytes);
       me.tags[seq % 2] = tag_;
       window_->publish(me.arrived, seq);
@@ -331,12 +336,7 @@ Status DirectExecution::progress(bool* progressed) {
     for (int q = 0; q < n; ++q) {
       if (copied_[q]) continue;
       WindowHeader& h = window_->header(q);
-      const uint32_t epoch = h.epoch.load(std::memory_order_seq_cst);
       if (h.reduced.load(std::memory_order_acquire) < seq) {
-        if (all) {
-          waitingFor_ = q;
-          seenEpoch_ = epoch;
-        }
         all = false;
         continue;
       }
@@ -359,7 +359,7 @@ Status DirectExecution::progress(bool* progressed) {
 
 bool DirectExecution::waitInPlace(int timeoutMs) {
   if (waitingFor_ < 0 || done()) return false;
-  window_->wait(waitingFor_, seenEpoch_, timeoutMs);
+  window_->wait(waitingFor_, waitFlag_, waitValue_, timeoutMs);
   return true;
 }
 

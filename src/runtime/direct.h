@@ -10,15 +10,17 @@
 // next sequence number of the communicator, alternating between the two buffers.
 //
 // Protocol for round `seq` on rank r (buffer seq % 2):
-//   1. wait until every peer's `done` >= seq - 2 (nobody still reads this buffer's last use);
-//   2. copy the input piece into the buffer; arrived[r] = seq;
-//   3. wait until every arrived[q] >= seq, then
+//   1. copy the input piece into the buffer; arrived[r] = seq;
+//   2. wait until every arrived[q] >= seq, then
 //      one_shot: reduce the whole piece from every buffer, in rank order, into the output;
 //      two_shot: reduce chunk r the same way, write it into the output and into this rank's
 //      buffer (chunk r of it is read by nobody else); reduced[r] = seq; then copy every peer's
 //      finished chunk from its buffer as reduced[q] >= seq;
-//   4. done[r] = seq.
-// Every flag store is a release and every flag load an acquire; the flags only grow.
+//   3. done[r] = seq (for stall reports).
+// Every flag store is a release and every flag load an acquire; the flags only grow. Reusing a
+// buffer needs no wait of its own: rank r stages round seq + 2 into buffer seq % 2 only after
+// it saw every arrived[q] >= seq + 1, and q stages seq + 1 only after it finished reading
+// everything of round seq.
 //
 // Waking: a rank that publishes a flag increments its `epoch` and, when a waiter has declared
 // itself in `sleepers`, wakes the futex on `epoch` (sequentially consistent on both sides, so a
@@ -54,15 +56,17 @@
 namespace loom::runtime {
 
 struct alignas(64) WindowHeader {
-  alignas(64) std::atomic<uint64_t> arrived;  // last round whose input is staged
+  // Read by every peer each round: the round whose input is staged, with its call's tag
+  // (one cache line, so a peer's look gets both).
+  alignas(64) std::atomic<uint64_t> arrived;
+  uint64_t tags[2];                           // the staged call's tag, per buffer (seq % 2)
   alignas(64) std::atomic<uint64_t> reduced;  // last round whose owned chunk is final (two_shot)
-  alignas(64) std::atomic<uint64_t> done;     // last round this rank finished reading peers
+  alignas(64) std::atomic<uint64_t> done;     // last round finished (diagnostics only)
   alignas(64) std::atomic<uint32_t> epoch;    // bumped on every publish (the futex word)
   std::atomic<uint32_t> sleepers;             // ranks waiting on epoch
-  std::atomic<uint32_t> gone;                 // 1: this rank aborted or left
+  alignas(64) std::atomic<uint32_t> gone;     // 1: this rank aborted or left
   int32_t pid;
   uint64_t pidNamespace;  // inode of /proc/self/ns/pid: pids compare only within one
-  uint64_t tags[2];       // the call's tag (collective, sequence, count, type, op) per buffer
 };
 
 class HostWindow {
@@ -93,8 +97,9 @@ class HostWindow {
 
   // Stores flag = value (release) on this rank and wakes the peers sleeping on its epoch.
   void publish(std::atomic<uint64_t>& flag, uint64_t value);
-  // Sleeps until peer's epoch differs from `seen` (or timeoutMs passes).
-  void wait(int peer, uint32_t seen, int timeoutMs) const;
+  // Sleeps until peer's flag reaches value, its epoch moves, or timeoutMs passes.
+  void wait(int peer, const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value,
+            int timeoutMs) const;
   // Tells the peers this rank is leaving (abort, destroy): their waits fail.
   void leave();
   // OK, or a RemoteError when peer has left or its process no longer exists.
@@ -123,7 +128,7 @@ class DirectExecution final : public Execution {
   bool waitInPlace(int timeoutMs) override;
 
  private:
-  enum class Phase { kWaitFree, kWaitArrived, kGather };
+  enum class Phase { kStage, kWaitArrived, kGather };
   Status waitFor(const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value, bool* ready);
   Status checkTags(uint64_t seq) const;
   void reduceChunk(uint64_t pieceOffset, uint64_t chunkOffset, uint64_t chunkCount);
@@ -139,12 +144,15 @@ class DirectExecution final : public Execution {
   uint64_t rounds_;
   uint64_t firstSeq_;
   uint64_t round_ = 0;
-  Phase phase_ = Phase::kWaitFree;
-  std::vector<bool> copied_;  // two_shot gather: peers' chunks copied this round
-  int waitingFor_ = -1;       // the peer the last progress() could not get past
-  uint32_t seenEpoch_ = 0;
+  Phase phase_ = Phase::kStage;
+  std::vector<bool> copied_;       // two_shot gather: peers' chunks copied this round
+  std::vector<const void*> srcs_;  // reduceChunk's sources
+  int waitingFor_ = -1;            // the peer the last progress() could not get past
+  const std::atomic<uint64_t> WindowHeader::*waitFlag_ = &WindowHeader::arrived;
+  uint64_t waitValue_ = 0;
   const char* waitingWhat_ = "";
   int64_t lastLivenessNs_ = 0;
+  uint32_t polls_ = 0;  // unsuccessful looks at a peer's flags
 };
 
 }  // namespace loom::runtime

@@ -117,8 +117,9 @@ class Engine {
   bool oversubscribed_ = false;
   bool anyOversubscribed_ = false;
   std::vector<transport::Connection*> lingering_;
-  static constexpr int64_t kTransportPollNs = 50'000;
+  static constexpr int64_t kTransportPollNs = 250'000;
   int64_t lastTransportPollNs_ = 0;
+  uint32_t transportPolls_ = 0;
   std::map<std::pair<int, int>, std::unique_ptr<transport::Connection>> connections_;
 };
 
