@@ -32,5 +32,7 @@ const Algorithm& allGatherHierarchical();
 const Algorithm& reduceScatterHierarchical();
 const Algorithm& broadcastHierarchical();
 const Algorithm& reduceHierarchical();
+const Algorithm& allReduceOneShot();
+const Algorithm& allReduceTwoShot();
 
 }  // namespace loom::algo::builtin

@@ -64,6 +64,18 @@ const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
          const double s = std::min(N / 2, kSliceBytes);
          return 2 * t.log2n * t.children * (t.a + s * t.b) + 2 * N * t.b + N * t.g;
        }},
+      // Direct (allreduce_one_shot.cpp, allreduce_two_shot.cpp). As messages, every exchange
+      // posts its n-1 sends and receives at once (no step waits for another), like pairwise
+      // AllToAll; through the host window they are priced by windowUs below instead.
+      {{Collective::kAllReduce, "one_shot"},
+       [](const Terms& t, double N) {
+         return t.a + (t.n - 2) * t.post + (t.n - 1) * N * (t.b + t.g);
+       }},
+      {{Collective::kAllReduce, "two_shot"},
+       [](const Terms& t, double N) {
+         return 2 * (t.a + (t.n - 2) * t.post) + 2 * (t.n - 1) / t.n * N * t.b +
+                (t.n - 1) / t.n * N * t.g;
+       }},
       // Broadcast: bytes = the vector.
       {{Collective::kBroadcast, "binomial"},
        [](const Terms& t, double N) { return t.log2n * (t.a + N * t.b); }},
@@ -179,6 +191,25 @@ const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
   return *table;
 }
 
+// one_shot and two_shot through the host window (runtime/direct.h), in rounds of at most
+// args.windowBytes: a staging copy of the vector; per round one flag hand-off (one_shot: the
+// inputs are staged) or two (two_shot: staged, then each chunk finished); one_shot reads and
+// combines the n-1 peer copies of the whole vector, two_shot those of its chunk and then
+// copies the n-1 finished chunks. A flag hand-off pays a wake-up when ranks outnumber CPUs.
+double windowUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_t bytes,
+                const CostModel& model, const Topology& topology) {
+  const double n = std::max(1, args.nranks);
+  const double N = static_cast<double>(bytes);
+  const double rounds = std::ceil(N / static_cast<double>(args.windowBytes));
+  const double sync = model.windowUs + (topology.oversubscribed ? model.wakeUs : 0);
+  const double copy = 1e-3 / model.copyGbps;
+  const double g = 1e-3 / model.reduceGbps;
+  if (algorithm.name() == "one_shot")
+    return model.stepUs + rounds * sync + N * copy + (n - 1) * N * (copy + g);
+  return model.stepUs + rounds * 2 * sync + N * copy + (n - 1) / n * N * (copy + g) +
+         (n - 1) / n * N * copy;
+}
+
 bool parseDouble(std::string_view text, double* out) {
   const std::string s(text);
   char* end = nullptr;
@@ -200,6 +231,8 @@ Result<CostModel> CostModel::parse(std::string_view text) {
       {"reduce.gbps", &m.reduceGbps},
       {"step.us", &m.stepUs},
       {"wake.us", &m.wakeUs},
+      {"window.us", &m.windowUs},
+      {"copy.gbps", &m.copyGbps},
   };
   int lineNo = 0;
   while (!text.empty()) {
@@ -233,17 +266,19 @@ Result<CostModel> CostModel::parse(std::string_view text) {
     if (!parseDouble(value, slot))
       return invalidArgument(where + "'" + std::string(value) + "' is not a number >= 0");
   }
-  if (m.intra.gbps <= 0 || m.inter.gbps <= 0 || m.reduceGbps <= 0)
+  if (m.intra.gbps <= 0 || m.inter.gbps <= 0 || m.reduceGbps <= 0 || m.copyGbps <= 0)
     return invalidArgument("tuning profile: bandwidths must be > 0");
   return m;
 }
 
 std::string CostModel::format() const {
-  char buf[512];
+  char buf[640];
   std::snprintf(buf, sizeof buf,
                 "intra.alpha_us %.17g\nintra.gbps %.17g\ninter.alpha_us %.17g\ninter.gbps "
-                "%.17g\nreduce.gbps %.17g\nstep.us %.17g\nwake.us %.17g\n",
-                intra.alphaUs, intra.gbps, inter.alphaUs, inter.gbps, reduceGbps, stepUs, wakeUs);
+                "%.17g\nreduce.gbps %.17g\nstep.us %.17g\nwake.us %.17g\nwindow.us "
+                "%.17g\ncopy.gbps %.17g\n",
+                intra.alphaUs, intra.gbps, inter.alphaUs, inter.gbps, reduceGbps, stepUs, wakeUs,
+                windowUs, copyGbps);
   return buf;
 }
 
@@ -278,6 +313,7 @@ double predictUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_
   t.bi = model.intra.usPerByte();
   t.ae = model.inter.alphaUs + model.stepUs + wake;
   t.be = model.inter.usPerByte();
+  if (runsInWindow(algorithm, args)) return windowUs(algorithm, args, bytes, model, topology);
   const double us = it->second(t, static_cast<double>(bytes));
   // On one host, or with one rank per host, a hierarchical schedule is a flat algorithm under
   // another name; the planner keeps to the flat ones there (LOOM_ALGO can still force it).

@@ -23,6 +23,8 @@
 //   reduce.gbps 4.0
 //   step.us 0.4
 //   wake.us 15
+//   window.us 0.8
+//   copy.gbps 13
 //
 // Thread-safety: values and pure functions.
 #pragma once
@@ -49,6 +51,8 @@ struct CostModel {
   double reduceGbps = 4.0;  // γ: bytes of input combined per second (1e9)
   double stepUs = 0.4;      // executor overhead per schedule step
   double wakeUs = 15.0;     // extra latency per step when ranks outnumber CPUs
+  double windowUs = 0.8;    // one flag hand-off between ranks through the host window
+  double copyGbps = 13.0;   // memcpy within a host (staging into and reading from the window)
 
   // Parses a tuning profile (format above). Unknown keys and bad values are InvalidArgument
   // naming the line; missing keys keep their defaults.

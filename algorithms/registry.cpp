@@ -37,6 +37,8 @@ std::span<const Algorithm* const> allAlgorithms() {
       &builtin::reduceScatterHierarchical(),
       &builtin::broadcastHierarchical(),
       &builtin::reduceHierarchical(),
+      &builtin::allReduceOneShot(),
+      &builtin::allReduceTwoShot(),
   };
   return kAll;
 }
@@ -58,6 +60,11 @@ const Algorithm* findAlgorithm(Collective c, std::string_view name) {
     if (algorithm->collective() == c && algorithm->name() == name) return algorithm;
   }
   return nullptr;
+}
+
+bool runsInWindow(const Algorithm& algorithm, const CollectiveArgs& args) {
+  return args.windowBytes > 0 && algorithm.collective() == Collective::kAllReduce &&
+         (algorithm.name() == "one_shot" || algorithm.name() == "two_shot");
 }
 
 Status buildAll(const Algorithm& algorithm, const CollectiveArgs& args, Schedule* out) {

@@ -151,6 +151,10 @@ struct CollectiveArgs {
   // Which host each rank is on (host_layout.h); empty: one host. Only hierarchical algorithms
   // read it; when set, its nranks() equals nranks.
   HostLayout hosts{};
+  // Bytes per buffer of the host window (runtime/direct.h) when every rank is a process of one
+  // host and the window is on; 0 otherwise. The direct AllReduce algorithms (one_shot,
+  // two_shot) then run through it, and the cost model prices them so (runsInWindow).
+  uint64_t windowBytes = 0;
 };
 
 // Elements in each user buffer of `rank` for these arguments (0 where the API says the buffer

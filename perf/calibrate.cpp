@@ -5,8 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -22,9 +25,25 @@ namespace {
 // Built-in defaults of the cost model (algorithms/cost_model.h), used when a measurement fails.
 struct Profile {
   double intraAlpha = 2.5, intraGbps = 6.0, interAlpha = 30.0, interGbps = 1.5;
-  double reduceGbps = 4.0, stepUs = 0.4, wakeUs = 15.0;
+  double reduceGbps = 4.0, stepUs = 0.4, wakeUs = 15.0, windowUs = 0.8, copyGbps = 13.0;
   std::vector<std::string> notes;
 };
+
+// memcpy bandwidth in this process (1e9 B/s): the best of 8 copies of 16 MiB, after one that
+// touches every page.
+double memcpyGbps() {
+  const size_t bytes = size_t{16} << 20;
+  std::vector<char> a(bytes, 1), b(bytes, 2);
+  double best = 1e30;
+  for (int i = 0; i < 9; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::memcpy(b.data(), a.data(), bytes);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (i > 0) best = std::min(best, s);
+    a[i] = b[bytes - 1 - i];  // the copies are used
+  }
+  return static_cast<double>(bytes) / best * 1e-9;
+}
 
 std::string tempPath() {
   char path[] = "/tmp/loom-calibrate-XXXXXX";
@@ -145,16 +164,30 @@ int calibrate(const std::string& self, const std::string& output) {
   } else {
     p.notes.push_back("sleeping sendrecv was not slower than spinning; wake.us is the default");
   }
+  // The host window (runtime/direct.h): an 8-byte one_shot between two processes is one step
+  // and one flag hand-off; copies are timed with memcpy in this process.
+  auto window = run(self,
+                    {"-np", "2", "all_reduce", "-b", "8", "-e", "8", "-n", "20000", "-w", "1000",
+                     "-c", "0", "--transport", "shm", "--algo", "one_shot"},
+                    {});
+  if (window && timeAt(*window, 8) > p.stepUs) {
+    p.windowUs = timeAt(*window, 8) - p.stepUs;
+  } else {
+    p.notes.push_back(
+        "two-process one_shot failed or was faster than a step; window.us is the "
+        "default");
+  }
+  p.copyGbps = memcpyGbps();
   std::ostringstream text;
   text << "# loom cost-model profile, written by loom-perf --calibrate on " << nowString() << "\n";
   for (const std::string& note : p.notes)
     text << "# note: " << note << "\n";
-  char buf[512];
+  char buf[640];
   std::snprintf(buf, sizeof buf,
                 "intra.alpha_us %.3f\nintra.gbps %.3f\ninter.alpha_us %.3f\ninter.gbps %.3f\n"
-                "reduce.gbps %.3f\nstep.us %.3f\nwake.us %.3f\n",
+                "reduce.gbps %.3f\nstep.us %.3f\nwake.us %.3f\nwindow.us %.3f\ncopy.gbps %.3f\n",
                 p.intraAlpha, p.intraGbps, p.interAlpha, p.interGbps, p.reduceGbps, p.stepUs,
-                p.wakeUs);
+                p.wakeUs, p.windowUs, p.copyGbps);
   text << buf;
   if (output == "-") {
     std::fputs(text.str().c_str(), stdout);

@@ -53,7 +53,7 @@ mkdir -p "$OUT"
 # left out: on one host the planner never picks it (it is priced as a flat schedule there).
 algos_of() {
   case "$1" in
-    all_reduce) echo "ring recursive_doubling rabenseifner double_binary_tree" ;;
+    all_reduce) echo "ring recursive_doubling rabenseifner double_binary_tree one_shot two_shot" ;;
     all_gather) echo "ring bruck recursive_doubling" ;;
     reduce_scatter) echo "ring recursive_halving" ;;
     broadcast) echo "chain binomial double_binary_tree scatter_allgather" ;;

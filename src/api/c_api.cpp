@@ -338,6 +338,7 @@ Status planCall(const loomComm_t comm, const char* fn, loomCollective_t collecti
   args.peer = root;
   args.nchannels = c.config().nchannels > 0 ? static_cast<int>(c.config().nchannels) : 1;
   args.hosts = c.hostLayout();
+  args.windowBytes = c.windowBytes();
   LOOM_ASSIGN_OR_RETURN(loom::algo::AlgoOverrides overrides,
                         loom::algo::parseAlgoOverrides(c.config().algo));
   const size_t elemBytes = loom::dataTypeSize(static_cast<loom::DataType>(datatype));

@@ -59,6 +59,9 @@ namespace loom {
   X(pipelineDepth, "LOOM_PIPELINE_DEPTH", Int, "8",                                           \
     "Slices in flight per connection and direction")                                          \
   X(nchannels, "LOOM_NCHANNELS", Int, "0", "Parallel channels per collective (0 = planner)")  \
+  X(directBytes, "LOOM_DIRECT_BYTES", Int, "262144",                                          \
+    "Bytes per buffer of the host window through which one_shot and two_shot AllReduce run "  \
+    "when every rank is a process on one host (larger calls go in pieces); 0 turns it off")   \
   X(spinUs, "LOOM_SPIN_US", Int, "20",                                                        \
     "Microseconds a waiting rank polls before it sleeps until a peer wakes it")               \
   X(check, "LOOM_CHECK", Bool, "0",                                                           \

@@ -11,6 +11,7 @@
 #include "base/random.h"
 #include "base/wire.h"
 #include "runtime/driver.h"
+#include "runtime/testing.h"
 #include "runtime/topo_fusion.h"
 
 namespace loom::runtime {
@@ -86,6 +87,19 @@ Result<std::unique_ptr<Communicator>> Communicator::create(Init init) {
   for (int r = 0; r < c->nranks(); ++r)
     hostOf[r] = hosts.hostOf(r);
   c->hostLayout_ = algo::HostLayout::fromHostOf(hostOf);
+  if (hosts.nhosts() == 1 && c->nranks() > 1) {
+    // Every rank takes part (HostWindow::create is collective); a rank whose peers are not all
+    // other processes reached over shm (threads, a forced transport, the fault-injection
+    // wrapper) turns the window off for everyone.
+    bool eligible = c->config().directBytes > 0 && !transportDecoratorForTesting();
+    for (int r = 0; r < c->nranks() && eligible; ++r)
+      eligible = r == c->rank() || (c->engine_->transportOf(r) == "shm" &&
+                                    c->engine_->peerInfo(r).pid != c->engine_->localInfo().pid);
+    LOOM_ASSIGN_OR_RETURN(
+        c->window_,
+        HostWindow::create(*c->bootstrap_, c->rank(), c->nranks(), c->init_.commHash, eligible,
+                           static_cast<size_t>(std::max<int64_t>(0, c->config().directBytes))));
+  }
   Engine* engine = c->engine_.get();
   c->lanes_ = std::make_unique<LaneTable>(
       [engine](int peer, int lane) { return engine->connection(peer, lane); });
@@ -95,6 +109,7 @@ Result<std::unique_ptr<Communicator>> Communicator::create(Init init) {
 }
 
 Communicator::~Communicator() {
+  if (window_) window_->leave();
   {
     std::lock_guard<std::mutex> lock(queueMu_);
     stopWorker_ = true;
@@ -165,6 +180,7 @@ Counters Communicator::counters() const {
 
 void Communicator::abort() {
   setAsyncError(abortedError("communicator aborted"));
+  if (window_) window_->leave();
   engine_->abort();
   queueCv_.notify_all();
 }

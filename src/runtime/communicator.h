@@ -31,6 +31,7 @@
 #include "base/status.h"
 #include "bootstrap/bootstrap.h"
 #include "bootstrap/store.h"
+#include "runtime/direct.h"
 #include "runtime/engine.h"
 #include "runtime/executor.h"
 #include "runtime/lanes.h"
@@ -78,6 +79,8 @@ class Communicator {
   const algo::CostModel& costModel() const { return costModel_; }
   const algo::Topology& planTopology() const { return planTopology_; }
   const algo::HostLayout& hostLayout() const { return hostLayout_; }
+  // Bytes per buffer of the host window (direct.h); 0 when this communicator has none.
+  uint64_t windowBytes() const { return window_ ? window_->capacity() : 0; }
   const std::string& name() const { return init_.name; }
   uint64_t commHash() const { return init_.commHash; }
   // "communicator <name> (0x<hash>)": how logs and errors name this communicator.
@@ -143,6 +146,8 @@ class Communicator {
   std::unordered_set<uint64_t> loggedChoices_;  // TUNING log: each choice once
   // Each rank's host, for hierarchical schedules (CollectiveArgs::hosts).
   algo::HostLayout hostLayout_;
+  // Direct AllReduce between the processes of one host (direct.h); null when not usable.
+  std::unique_ptr<HostWindow> window_;
   PlanCache plans_;
   // The last choice and plan per slot, for repeated calls (prepare.cpp). Used under the
   // engine mutex, like the rest of prepare().

@@ -10,6 +10,8 @@ namespace loom::runtime {
 namespace {
 
 constexpr int kMaxSleepMs = 100;
+// How long a unit in the host window sleeps on a peer's futex before it looks again.
+constexpr int kWindowSleepMs = 20;
 
 struct Active {
   Stream* stream;
@@ -97,8 +99,23 @@ bool pass(std::vector<Active>* active) {
 void sleepOnce(std::vector<Active>* active) {
   std::vector<pollfd> fds;
   int timeoutMs = kMaxSleepMs;
+  // A unit in the host window (direct.h) is woken by its peers' futex, not the doorbell. Alone,
+  // it sleeps there (briefly, so aborts and deadlines are seen); beside other units, the
+  // doorbell sleep below is kept short so that it is polled often.
+  Active* only = nullptr;
+  int units = 0;
   for (Active& a : *active) {
     if (!a.unit) continue;
+    ++units;
+    only = &a;
+  }
+  if (units == 1 && only->unit->execution->sleepsInPlace() &&
+      only->unit->execution->waitInPlace(
+          std::min(kWindowSleepMs, std::max(0, only->unit->deadline.remainingMs()))))
+    return;
+  for (Active& a : *active) {
+    if (!a.unit) continue;
+    if (a.unit->execution->sleepsInPlace()) timeoutMs = std::min(timeoutMs, 1);
     a.stream->comm->engine().doorbell().arm();
   }
   // Last look after arming (see doorbell.h): anything published before the arm is seen here.
@@ -161,6 +178,7 @@ Status drive(std::vector<Stream>* streams) {
     yield = yield || s.comm->engine().oversubscribed();
   }
   int64_t idleSince = 0;
+  uint32_t idlePasses = 0;
   for (;;) {
     bool anyActive = false;
     for (Active& a : active)
@@ -168,11 +186,15 @@ Status drive(std::vector<Stream>* streams) {
     if (!anyActive) break;
     if (pass(&active)) {
       idleSince = 0;
+      idlePasses = 0;
       continue;
     }
-    const int64_t now = nowNs();
+    // The clock is read on the first idle pass and then every 8th: on some virtual machines a
+    // clock read costs more than a pass, and reading it every time slowed noticing the peer.
+    const bool look = idlePasses++ % 8 == 0;
+    const int64_t now = look ? nowNs() : idleSince;
     if (idleSince == 0) idleSince = now;
-    if (now - idleSince < spinNs) {
+    if (!look || now - idleSince < spinNs) {
       // With more ranks than CPUs the peer we wait for may need this CPU: offer it.
       if (yield)
         sched_yield();
@@ -182,6 +204,7 @@ Status drive(std::vector<Stream>* streams) {
     }
     sleepOnce(&active);
     idleSince = 0;
+    idlePasses = 0;
   }
   drainLingering(streams);
   for (Stream& s : *streams)

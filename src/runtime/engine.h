@@ -57,6 +57,8 @@ class Engine {
   ~Engine();
 
   const PeerInfo& localInfo() const { return local_; }
+  // Every rank's info, after setPeers (index = rank).
+  const PeerInfo& peerInfo(int rank) const { return peers_[rank]; }
   // Records every rank's info (index = rank) and chooses a transport per peer.
   Status setPeers(std::vector<PeerInfo> peers);
 
@@ -115,8 +117,9 @@ class Engine {
   bool oversubscribed_ = false;
   bool anyOversubscribed_ = false;
   std::vector<transport::Connection*> lingering_;
-  static constexpr int64_t kTransportPollNs = 50'000;
+  static constexpr int64_t kTransportPollNs = 250'000;
   int64_t lastTransportPollNs_ = 0;
+  uint32_t transportPolls_ = 0;
   std::map<std::pair<int, int>, std::unique_ptr<transport::Connection>> connections_;
 };
 

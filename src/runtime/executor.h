@@ -64,26 +64,40 @@ struct ExecParams {
 
 using LaneProvider = std::function<Result<LaneState*>(int peer, int lane, bool send)>;
 
+// The schedule executor. An operation that does not run a schedule over connections (the direct
+// AllReduce through the host window, direct.h) derives from it and overrides progress(), done(),
+// stallReport() and waitInPlace().
 class Execution {
  public:
   Execution(ExecParams params, std::vector<Program> programs, LaneProvider lanes);
-  ~Execution();
+  virtual ~Execution();
   Execution(const Execution&) = delete;
   Execution& operator=(const Execution&) = delete;
 
   // One non-blocking pass. Sets *progressed when anything was posted or completed.
-  Status progress(bool* progressed);
-  bool done() const { return remainingSteps_ == 0; }
+  virtual Status progress(bool* progressed);
+  virtual bool done() const { return remainingSteps_ == 0; }
 
   // Where the execution is waiting, for timeout messages: the first unfinished step of each
   // program with its peer (described by describePeer when given), its slice counts and the last
   // progress heard from that peer on the step's lane.
-  std::string stallReport(const std::function<std::string(int)>& describePeer = nullptr) const;
+  virtual std::string stallReport(
+      const std::function<std::string(int)>& describePeer = nullptr) const;
+  // Whether this execution's peers wake it some other way than by ringing the rank's doorbell
+  // (the host window's futex); then the driver sleeps in waitInPlace when it is the only unit,
+  // and otherwise keeps its doorbell sleeps short. waitInPlace returns false when it did not
+  // sleep (nothing to wait for).
+  virtual bool sleepsInPlace() const { return false; }
+  virtual bool waitInPlace(int /*timeoutMs*/) { return false; }
   const ExecParams& params() const { return params_; }
   uint64_t bytesSent() const { return bytesSent_; }
   // The lanes this execution used (for the engine's lingering sends, engine.h).
   const std::vector<LaneState*>& lanes() const { return lanes_; }
   uint64_t bytesReceived() const { return bytesRecv_; }
+
+ protected:
+  uint64_t bytesSent_ = 0;
+  uint64_t bytesRecv_ = 0;
 
  private:
   struct StepState {
@@ -110,8 +124,6 @@ class Execution {
   std::vector<size_t> firstUnposted_;  // per program: steps before it are fully posted
   std::vector<Lane*> lanes_;           // the lanes this execution has used so far
   size_t remainingSteps_ = 0;
-  uint64_t bytesSent_ = 0;
-  uint64_t bytesRecv_ = 0;
 };
 
 }  // namespace loom::runtime

@@ -120,6 +120,7 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   args.inPlace = isInPlace(op, rank(), elemBytes);
   args.nchannels = config().nchannels > 0 ? static_cast<int>(config().nchannels) : 1;
   args.hosts = hostLayout_;
+  args.windowBytes = windowBytes();
   const bool preMul = op.op.kind == RedOpKind::kPreMulSum && algo::isReduction(op.collective);
   if (preMul) args.inPlace = false;  // the scaled copy below is a separate input
   // A repeated call (training loops and benchmarks repeat a few calls) skips the planner and
@@ -139,12 +140,15 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
     LOOM_ASSIGN_OR_RETURN(algorithm, algo::chooseAlgorithm(args, elemBytes, overrides_, costModel_,
                                                            planTopology_, &choice));
     if (log::enabled(LogLevel::kInfo, Subsys::kTuning)) logChoice(args, choice);
-    LOOM_ASSIGN_OR_RETURN(plan, plans_.get(*algorithm, args, rank(), elemBytes,
-                                           static_cast<size_t>(config().sliceBytes)));
+    // Through the host window an algorithm runs no schedule (and needs no scratch).
+    if (!algo::runsInWindow(*algorithm, args)) {
+      LOOM_ASSIGN_OR_RETURN(plan, plans_.get(*algorithm, args, rank(), elemBytes,
+                                             static_cast<size_t>(config().sliceBytes)));
+    }
     memo = ChoiceMemo{args.collective, args.count, args.root, args.inPlace,
                       args.nchannels,  elemBytes,  algorithm, plan};
   }
-  const size_t planScratch = plan->scratchCount * elemBytes;
+  const size_t planScratch = plan ? plan->scratchCount * elemBytes : 0;
   const size_t inputBytes = algo::inputCount(args, rank()) * elemBytes;
   std::byte* arena = scratch(planScratch + (preMul ? inputBytes : 0));
   const void* input = op.sendbuf;
@@ -161,6 +165,12 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   params.pipelineDepth = static_cast<int>(config().pipelineDepth);
   params.sliceBytes = std::max<size_t>(elemBytes, config().sliceBytes / elemBytes * elemBytes);
   params.label = labelOf(op, algorithm->name().data());
+  if (!plan) {
+    out->execution = std::make_unique<DirectExecution>(std::move(params), window_.get(),
+                                                       algorithm->name() == "two_shot", input,
+                                                       op.recvbuf, op.count, collectiveTag(op));
+    return Status::ok();
+  }
   std::vector<Program> programs;
   for (size_t c = 0; c < plan->channels.size(); ++c) {
     Program p;

@@ -44,6 +44,8 @@ const Forced kForced[] = {
     {"RabenseifnerScatterAllGather",
      "allreduce:rabenseifner;broadcast:scatter_allgather;allgather:recursive_doubling", true},
     {"DoubleBinaryTree", "allreduce:double_binary_tree", false},
+    {"OneShot", "allreduce:one_shot", false},
+    {"TwoShot", "allreduce:two_shot", false},
     {"Hierarchical",
      "allreduce:hierarchical;broadcast:hierarchical;allgather:hierarchical;"
      "reducescatter:hierarchical;reduce:hierarchical",

@@ -63,6 +63,109 @@ INSTANTIATE_TEST_SUITE_P(Processes, MultiProcessTest,
                                          Param{"socket", 5}, Param{"socket", 8}),
                          paramName);
 
+// The direct AllReduce algorithms through the host window (runtime/direct.h): the whole sweep
+// with AllReduce forced to one_shot or two_shot, in 4 KiB rounds so that most calls take
+// several; every rank reports the window at init.
+class HostWindowTest : public testing::TestWithParam<std::tuple<const char*, int>> {};
+
+TEST_P(HostWindowTest, SweepIsExactWithAllReduceInTheWindow) {
+  const auto [algo, nranks] = GetParam();
+  auto env = envFor("shm");
+  env["LOOM_ALGO"] = std::string("allreduce:") + algo;
+  env["LOOM_DIRECT_BYTES"] = "4096";
+  env["LOOM_DEBUG"] = "INFO";
+  env["LOOM_DEBUG_SUBSYS"] = "SHM";
+  LaunchResult res = launchRanks(siblingBinary("loom_test_worker"), {"sweep"}, nranks, env, 240000);
+  expectAllExitedCleanly(res);
+  for (int r = 0; r < nranks; ++r)
+    EXPECT_NE(res.ranks[r].output.find("host window on: " + std::to_string(nranks) +
+                                       " ranks, 2 x 4096 bytes"),
+              std::string::npos)
+        << "rank " << r << ":\n"
+        << res.ranks[r].output;
+  EXPECT_EQ(loomSegmentsInDevShm(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Direct, HostWindowTest,
+                         testing::Combine(testing::Values("one_shot", "two_shot"),
+                                          testing::Values(2, 3, 5)),
+                         [](const testing::TestParamInfo<std::tuple<const char*, int>>& i) {
+                           return std::string(std::get<0>(i.param)) + "_" +
+                                  std::to_string(std::get<1>(i.param)) + "ranks";
+                         });
+
+// No window when it is turned off, or when a peer is not reached over shm.
+TEST(HostWindowOff, NotWithDirectBytesZeroOrOverSockets) {
+  for (const auto& [transport, bytes] :
+       std::vector<std::pair<const char*, const char*>>{{"shm", "0"}, {"socket", "1048576"}}) {
+    auto env = envFor(transport);
+    env["LOOM_DIRECT_BYTES"] = bytes;
+    env["LOOM_ALGO"] = "allreduce:two_shot";  // still runs: as a schedule over the transport
+    env["LOOM_DEBUG"] = "INFO";
+    env["LOOM_DEBUG_SUBSYS"] = "SHM";
+    LaunchResult res =
+        launchRanks(siblingBinary("loom_test_worker"), {"allreduce", "3"}, 2, env, 60000);
+    expectAllExitedCleanly(res);
+    for (int r = 0; r < 2; ++r) {
+      EXPECT_EQ(res.ranks[r].output.find("host window on"), std::string::npos)
+          << transport << " " << bytes << " rank " << r << ":\n"
+          << res.ranks[r].output;
+      EXPECT_NE(res.ranks[r].output.find("all 3 allreduces exact"), std::string::npos)
+          << res.ranks[r].output;
+    }
+  }
+}
+
+// A rank killed, one that exits without destroying, or one that aborts (and lives on) while the
+// others wait for it in the window: they fail well within the timeout (kill(pid, 0) finds the
+// first two, the window's "gone" flag the third). A survivor that fails aborts, so the other
+// survivor may blame it instead; at least one names rank 1.
+TEST(HostWindowPeerDeath, KilledExitedOrAbortedRankFailsTheOthers) {
+  for (const char* mode : {"die", "exit", "abort"}) {
+    auto env = envFor("shm");
+    env["LOOM_TIMEOUT_MS"] = "20000";
+    env["LOOM_ALGO"] = "allreduce:two_shot";
+    LaunchResult res =
+        launchRanks(siblingBinary("loom_test_worker"), {mode, "1", "4"}, 3, env, 60000);
+    maybePrint(res);
+    EXPECT_FALSE(res.timedOut) << mode;
+    const std::string naming =
+        std::string(mode) == "abort" ? "rank 1 left the communicator" : "rank 1 (pid";
+    int named = 0;
+    for (int r : {0, 2}) {
+      EXPECT_EQ(res.ranks[r].exitCode, 0) << mode << " rank " << r << ":\n" << res.ranks[r].output;
+      EXPECT_LT(res.ranks[r].seconds, 15.0) << mode;
+      EXPECT_NE(res.ranks[r].output.find("during a call in the host window"), std::string::npos)
+          << mode << " rank " << r << ":\n"
+          << res.ranks[r].output;
+      named += res.ranks[r].output.find(naming) != std::string::npos;
+    }
+    EXPECT_GE(named, 1) << mode;
+    EXPECT_EQ(loomSegmentsInDevShm(), 0);
+  }
+}
+
+// Ranks that disagree about the call fail with the mismatch named, as over a transport.
+TEST(HostWindowMismatch, DifferentCountsFailOnEveryRank) {
+  for (const char* algo : {"one_shot", "two_shot"}) {
+    auto env = envFor("shm");
+    env["LOOM_TIMEOUT_MS"] = "10000";
+    env["LOOM_ALGO"] = std::string("allreduce:") + algo;
+    LaunchResult res = launchRanks(siblingBinary("loom_test_worker"), {"mismatch"}, 3, env, 60000);
+    maybePrint(res);
+    EXPECT_FALSE(res.timedOut) << algo;
+    for (int r = 0; r < 3; ++r) {
+      EXPECT_EQ(res.ranks[r].exitCode, 0) << algo << " rank " << r << ":\n" << res.ranks[r].output;
+      EXPECT_LT(res.ranks[r].seconds, 8.0) << algo;
+    }
+    int named = 0;
+    for (int r = 0; r < 3; ++r)
+      named += res.ranks[r].output.find("staged a different call") != std::string::npos;
+    EXPECT_GE(named, 1) << algo;
+    EXPECT_EQ(loomSegmentsInDevShm(), 0);
+  }
+}
+
 class PeerDeathTest : public testing::TestWithParam<const char*> {};
 
 // A rank killed mid-job turns into an error on every other rank within the timeout - never a

@@ -5,6 +5,9 @@
 //                           its n-th; the others must get an error (not hang): exit 0 if they
 //                           do, and print the error
 //   worker exit <rank> <n>  the same, but the victim calls _exit(0) without destroying
+//   worker abort <rank> <n> the same, but the victim aborts its communicator and lives on 3 s
+//   worker allreduce <n>    n allreduces; exit 0 when they all give exact results
+//   worker mismatch         rank 0 reduces 100 floats, the others 101; exit 0 when it fails
 //   worker faults <plan> <n>  n allreduces through the fault-injecting transport with <plan>
 //                           (transports/testing/fault_plan.h); exit 0 when they all give exact
 //                           results, or when a failure is reported and then sticky
@@ -33,14 +36,20 @@ int sweep(loomComm_t comm) {
   return f.empty() ? 0 : 1;
 }
 
-int victimRun(loomComm_t comm, int victim, int before, bool kill) {
+enum class Victim { kKill, kExit, kAbort };
+
+int victimRun(loomComm_t comm, int victim, int before, Victim how) {
   int rank = 0;
   loomCommUserRank(comm, &rank);
   std::vector<float> buf(1 << 16, 1.0f);
   for (int i = 0;; ++i) {
     if (rank == victim && i == before) {
       std::fflush(stdout);
-      if (kill) raise(SIGKILL);
+      if (how == Victim::kKill) raise(SIGKILL);
+      if (how == Victim::kAbort) {  // aborts and stays alive for a while: only abort tells
+        loomCommAbort(comm);
+        sleep(3);
+      }
       _exit(0);
     }
     auto t0 = std::chrono::steady_clock::now();
@@ -113,6 +122,19 @@ int faultyRun(loomComm_t comm, int iterations) {
   return 0;
 }
 
+// Rank 0 reduces 100 floats, the others 101: every rank must fail (no hang, no silent sum).
+int mismatchRun(loomComm_t comm) {
+  int rank = 0;
+  loomCommUserRank(comm, &rank);
+  std::vector<float> buf(101, 1.0f);
+  loomResult_t r = loomAllReduce(buf.data(), buf.data(), rank == 0 ? 100 : 101, loomFloat32,
+                                 loomSum, comm, nullptr);
+  std::printf("rank %d: mismatched allreduce: %s: %s\n", rank, loomGetErrorString(r),
+              r == loomSuccess ? "" : loomGetLastError(comm));
+  loomCommAbort(comm);
+  return r == loomSuccess ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,10 +153,17 @@ int main(int argc, char** argv) {
   int rc = 2;
   if (mode == "sweep") {
     rc = sweep(comm);
-  } else if ((mode == "die" || mode == "exit") && argc == 4) {
-    return victimRun(comm, std::atoi(argv[2]), std::atoi(argv[3]), mode == "die");
+  } else if ((mode == "die" || mode == "exit" || mode == "abort") && argc == 4) {
+    const Victim how = mode == "die"    ? Victim::kKill
+                       : mode == "exit" ? Victim::kExit
+                                        : Victim::kAbort;
+    return victimRun(comm, std::atoi(argv[2]), std::atoi(argv[3]), how);
   } else if (mode == "faults") {
     return faultyRun(comm, std::atoi(argv[3]));
+  } else if (mode == "mismatch") {
+    return mismatchRun(comm);
+  } else if (mode == "allreduce" && argc == 3) {
+    return faultyRun(comm, std::atoi(argv[2]));
   }
   if (loomCommDestroy(comm) != loomSuccess && rc == 0) rc = 5;
   return rc;

@@ -419,7 +419,7 @@ TEST(LoomPerfCalibrate, WritesAProfileThePlannerLoads) {
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
   const std::string text = readFile(profile);
   for (const char* key : {"intra.alpha_us", "intra.gbps", "inter.alpha_us", "inter.gbps",
-                          "reduce.gbps", "step.us", "wake.us"}) {
+                          "reduce.gbps", "step.us", "wake.us", "window.us", "copy.gbps"}) {
     const size_t at = text.find(std::string("\n") + key + " ");
     ASSERT_NE(at, std::string::npos) << key << " missing from:\n" << text;
     const double value = std::atof(text.c_str() + at + std::strlen(key) + 2);

@@ -80,6 +80,22 @@ TEST(AlgorithmCostTest, AllReduceRecursiveDoubling) {
               });
 }
 
+TEST(AlgorithmCostTest, AllReduceOneShotAndTwoShot) {
+  // One shot: the whole vector to each of the n-1 peers; scratch for every rank's copy.
+  expectCosts("one_shot", Collective::kAllReduce, 1001, [](const Fold& f, int, uint64_t c) {
+    const uint64_t peers = static_cast<uint64_t>(f.n - 1);
+    return Cost{peers * c, peers, static_cast<uint64_t>(f.n) * c};
+  });
+  // Two shot, count = lcm(1..33), divisible by every n (so every chunk is c / n): each peer gets
+  // its chunk of the input and then this rank's finished chunk, 2 (n-1)/n c in 2 (n-1) messages.
+  expectCosts("two_shot", Collective::kAllReduce, 144403552893600ULL,
+              [](const Fold& f, int, uint64_t c) {
+                const uint64_t peers = static_cast<uint64_t>(f.n - 1);
+                return Cost{2 * peers * (c / static_cast<uint64_t>(f.n)), 2 * peers,
+                            static_cast<uint64_t>(f.n) * c};
+              });
+}
+
 TEST(AlgorithmCostTest, AllReduceRabenseifner) {
   // count divisible by every p <= 32, so every chunk is c / p.
   expectCosts("rabenseifner", Collective::kAllReduce, 32 * 7, [](const Fold& f, int r, uint64_t c) {

@@ -77,6 +77,8 @@ const AlgorithmId kCollectiveAlgorithms[] = {
     {Collective::kAllGather, "recursive_doubling"},
     {Collective::kReduceScatter, "recursive_halving"},
     {Collective::kAllToAll, "bruck", 100},
+    {Collective::kAllReduce, "one_shot"},
+    {Collective::kAllReduce, "two_shot"},
 };
 
 class AlgorithmSweepTest : public testing::TestWithParam<std::tuple<AlgorithmId, int>> {};

@@ -18,8 +18,9 @@ CollectiveArgs argsOf(Collective c, uint64_t count, int n) {
 }
 
 std::string chosenName(Collective c, uint64_t bytes, int n, const Topology& topo = {},
-                       const CostModel& model = {}) {
-  const CollectiveArgs args = argsOf(c, bytes / 4, n);
+                       const CostModel& model = {}, uint64_t windowBytes = 0) {
+  CollectiveArgs args = argsOf(c, bytes / 4, n);
+  args.windowBytes = windowBytes;
   Result<const Algorithm*> chosen = chooseAlgorithm(args, 4, AlgoOverrides{}, model, topo);
   EXPECT_TRUE(chosen.isOk()) << chosen.status().toString();
   return chosen.isOk() ? std::string((*chosen)->name()) : "";
@@ -94,6 +95,8 @@ TEST(CostModelTest, ProfileRoundTripsAndKeepsDefaultsForMissingKeys) {
   m.reduceGbps = 3;
   m.stepUs = 0.125;
   m.wakeUs = 9;
+  m.windowUs = 0.375;
+  m.copyGbps = 11.5;
   Result<CostModel> back = CostModel::parse(m.format());
   ASSERT_TRUE(back.isOk()) << back.status().toString();
   EXPECT_EQ(*back, m);
@@ -113,7 +116,34 @@ TEST(CostModelTest, BadProfilesNameTheLine) {
   EXPECT_THAT(error("intra.gbps fast\n"), HasSubstr("'fast' is not a number"));
   EXPECT_THAT(error("wake.us -1\n"), HasSubstr("'-1' is not a number >= 0"));
   EXPECT_THAT(error("inter.gbps 0\n"), HasSubstr("bandwidths must be > 0"));
+  EXPECT_THAT(error("copy.gbps 0\n"), HasSubstr("bandwidths must be > 0"));
   EXPECT_THAT(error("step.us\n"), HasSubstr("'' is not a number"));
+}
+
+// The direct algorithms are priced by the window formula when the call has a window, and as
+// message schedules otherwise; with a window, one flag hand-off beats any round of messages
+// for small vectors, and pieces add a hand-off each.
+TEST(CostModelTest, TheHostWindowPricesTheDirectAlgorithms) {
+  const Algorithm& oneShot = *findAlgorithm(Collective::kAllReduce, "one_shot");
+  const Algorithm& twoShot = *findAlgorithm(Collective::kAllReduce, "two_shot");
+  CollectiveArgs args = argsOf(Collective::kAllReduce, 2, 2);
+  const CostModel m;  // 8 bytes: 2 floats
+  const double messages = predictUs(oneShot, args, 8, m, {1, 2, false});
+  args.windowBytes = 1 << 20;
+  const double window = predictUs(oneShot, args, 8, m, {1, 2, false});
+  EXPECT_LT(window, messages);
+  EXPECT_NEAR(window,
+              m.stepUs + m.windowUs + 8 * (1e-3 / m.copyGbps) +
+                  8 * (1e-3 / m.copyGbps + 1e-3 / m.reduceGbps),
+              1e-9);
+  EXPECT_EQ(chosenName(Collective::kAllReduce, 8, 2, {1, 2, false}, m, 1 << 20), "one_shot");
+  // 4 MiB through a 1 MiB window: 4 rounds of two hand-offs.
+  const double fourRounds = predictUs(twoShot, args, 4 << 20, m, {1, 2, false});
+  args.windowBytes = 4 << 20;
+  const double oneRound = predictUs(twoShot, args, 4 << 20, m, {1, 2, false});
+  EXPECT_NEAR(fourRounds - oneRound, 6 * m.windowUs, 1e-9);
+  // Oversubscribed, every hand-off pays a wake-up.
+  EXPECT_NEAR(predictUs(twoShot, args, 4 << 20, m, {1, 2, true}) - oneRound, 2 * m.wakeUs, 1e-9);
 }
 
 TEST(CostModelTest, AnOverrideIsReportedWithItsPrediction) {

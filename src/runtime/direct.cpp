@@ -1,0 +1,377 @@
+#include "runtime/direct.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "algorithms/schedule.h"
+#include "base/fd.h"
+#include "base/log.h"
+#include "base/reduce.h"
+#include "base/time.h"
+
+namespace loom::runtime {
+namespace {
+
+constexpr size_t kHeaderBytes = (sizeof(WindowHeader) + 4095) / 4096 * 4096;
+constexpr int64_t kLivenessEveryNs = 100'000'000;
+
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string segmentName(uint64_t commHash, int rank) {
+  char name[64];
+  std::snprintf(name, sizeof name, "/loom-w-%016llx-%d", static_cast<unsigned long long>(commHash),
+                rank);
+  return name;
+}
+
+// What each rank tells the others at creation.
+struct Offer {
+  uint8_t ok = 0;  // eligible and its segment exists
+  uint64_t capacity = 0;
+};
+
+bootstrap::Bytes encode(const Offer& o) {
+  bootstrap::Bytes b(sizeof o);
+  std::memcpy(b.data(), &o, sizeof o);
+  return b;
+}
+
+Offer decode(const bootstrap::Bytes& b) {
+  Offer o;
+  if (b.size() == sizeof o) std::memcpy(&o, b.data(), sizeof o);
+  return o;
+}
+
+uint64_t pidNamespace() {
+  struct stat st {};
+  return ::stat("/proc/self/ns/pid", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+Result<void*> mapSegment(const std::string& name, size_t bytes, bool create) {
+  const int flags = create ? O_RDWR | O_CREAT | O_EXCL : O_RDWR;
+  UniqueFd fd(::shm_open(name.c_str(), flags | O_CLOEXEC, 0600));
+  if (!fd.valid()) return systemErrorFromErrno("shm_open(" + name + ")", errno);
+  if (create && ::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) {
+    const int err = errno;
+    ::shm_unlink(name.c_str());
+    return systemErrorFromErrno("ftruncate(" + name + ")", err);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || static_cast<size_t>(st.st_size) < bytes)
+    return remoteError("host window segment " + name + " is smaller than expected");
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (p == MAP_FAILED) return systemErrorFromErrno("mmap(" + name + ")", errno);
+  return p;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HostWindow>> HostWindow::create(bootstrap::Bootstrap& bootstrap, int rank,
+                                                       int nranks, uint64_t commHash, bool eligible,
+                                                       size_t capacity) {
+  std::unique_ptr<HostWindow> w(new HostWindow());
+  w->rank_ = rank;
+  capacity = capacity / 64 * 64;
+  const std::string mine = segmentName(commHash, rank);
+  Offer offer;
+  offer.capacity = capacity;
+  if (eligible && capacity > 0) {
+    // Created at the largest size asked for; everyone then uses the smallest.
+    Result<void*> p = mapSegment(mine, kHeaderBytes + 2 * capacity, /*create=*/true);
+    if (p.isOk()) {
+      ::munmap(*p, kHeaderBytes + 2 * capacity);
+      offer.ok = 1;
+    } else {
+      LOOM_LOG(kInfo, kShm) << "host window off: " << p.status().toString();
+    }
+  }
+  LOOM_ASSIGN_OR_RETURN(std::vector<bootstrap::Bytes> all, bootstrap.allGather(encode(offer)));
+  bool everyone = true;
+  size_t agreed = capacity;
+  for (const bootstrap::Bytes& b : all) {
+    const Offer o = decode(b);
+    everyone = everyone && o.ok;
+    agreed = std::min<size_t>(agreed, o.capacity);
+  }
+  w->capacity_ = agreed;
+  w->segmentBytes_ = kHeaderBytes + 2 * agreed;
+  Status mapped = Status::ok();
+  if (everyone) {
+    w->maps_.assign(static_cast<size_t>(nranks), nullptr);
+    for (int r = 0; r < nranks && mapped.isOk(); ++r) {
+      Result<void*> p = mapSegment(segmentName(commHash, r), w->segmentBytes_, false);
+      if (p.isOk())
+        w->maps_[r] = *p;
+      else
+        mapped = p.status();
+    }
+    if (mapped.isOk()) {
+      w->header(rank).pid = static_cast<int32_t>(::getpid());
+      w->header(rank).pidNamespace = pidNamespace();
+    }
+  }
+  // Everyone has mapped (or given up) before the names go.
+  Offer after;
+  after.ok = everyone && mapped.isOk();
+  Result<std::vector<bootstrap::Bytes>> second = bootstrap.allGather(encode(after));
+  if (offer.ok) ::shm_unlink(mine.c_str());
+  LOOM_RETURN_IF_ERROR(second.status());
+  bool usable = true;
+  for (const bootstrap::Bytes& b : *second)
+    usable = usable && decode(b).ok;
+  if (!usable) {
+    if (everyone && !mapped.isOk())
+      LOOM_LOG(kInfo, kShm) << "host window off: " << mapped.toString();
+    return std::unique_ptr<HostWindow>();  // the destructor unmaps what was mapped
+  }
+  LOOM_LOG(kInfo, kShm) << "host window on: " << nranks << " ranks, 2 x " << w->capacity_
+                        << " bytes per rank";
+  return w;
+}
+
+HostWindow::~HostWindow() {
+  for (void* p : maps_)
+    if (p != nullptr) ::munmap(p, segmentBytes_);
+}
+
+std::byte* HostWindow::buffer(int r, uint64_t seq) const {
+  return static_cast<std::byte*>(maps_[r]) + kHeaderBytes + (seq % 2) * capacity_;
+}
+
+void HostWindow::publish(std::atomic<uint64_t>& flag, uint64_t value) {
+  WindowHeader& h = header(rank_);
+  flag.store(value, std::memory_order_release);
+  h.epoch.fetch_add(1, std::memory_order_seq_cst);
+  if (h.sleepers.load(std::memory_order_seq_cst) > 0)
+    ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&h.epoch), FUTEX_WAKE, INT_MAX, nullptr,
+              nullptr, 0);
+}
+
+void HostWindow::wait(int peer, const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value,
+                      int timeoutMs) const {
+  WindowHeader& h = header(peer);
+  h.sleepers.fetch_add(1, std::memory_order_seq_cst);
+  // The epoch is read before the last look at the flag: a publish after this read moves the
+  // epoch, so the futex returns at once; one before it is seen by the look.
+  const uint32_t seen = h.epoch.load(std::memory_order_seq_cst);
+  if ((h.*flag).load(std::memory_order_seq_cst) < value &&
+      h.gone.load(std::memory_order_acquire) == 0) {
+    timespec ts{timeoutMs / 1000, static_cast<long>(timeoutMs % 1000) * 1'000'000};
+    ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&h.epoch), FUTEX_WAIT, seen, &ts, nullptr, 0);
+  }
+  h.sleepers.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void HostWindow::leave() {
+  if (maps_.empty()) return;
+  WindowHeader& h = header(rank_);
+  h.gone.store(1, std::memory_order_release);
+  h.epoch.fetch_add(1, std::memory_order_seq_cst);
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&h.epoch), FUTEX_WAKE, INT_MAX, nullptr, nullptr,
+            0);
+}
+
+Status HostWindow::peerAlive(int peer) const {
+  const WindowHeader& h = header(peer);
+  if (h.gone.load(std::memory_order_acquire) != 0)
+    return remoteError("rank " + std::to_string(peer) +
+                       " left the communicator (aborted or destroyed) during a call in the host "
+                       "window");
+  const pid_t pid = h.pid;
+  const WindowHeader& me = header(rank_);
+  const bool comparable = h.pidNamespace != 0 && h.pidNamespace == me.pidNamespace;
+  if (comparable && pid > 0 && pid != me.pid && ::kill(pid, 0) != 0 && errno == ESRCH)
+    return remoteError("rank " + std::to_string(peer) + " (pid " + std::to_string(pid) +
+                       ") exited during a call in the host window");
+  return Status::ok();
+}
+
+DirectExecution::DirectExecution(ExecParams params, HostWindow* window, bool twoShot,
+                                 const void* input, void* output, uint64_t count, uint64_t tag)
+    : Execution(std::move(params), {}, nullptr),
+      window_(window),
+      twoShot_(twoShot),
+      input_(static_cast<const std::byte*>(input)),
+      output_(static_cast<std::byte*>(output)),
+      count_(count),
+      tag_(tag) {
+  const size_t e = this->params().elemBytes;
+  pieceElems_ = std::max<uint64_t>(1, window_->capacity() / e);
+  rounds_ = (count_ + pieceElems_ - 1) / pieceElems_;
+  firstSeq_ = window_->takeRounds(rounds_);
+  copied_.assign(static_cast<size_t>(window_->nranks()), false);
+  // Peers are checked for life after 100 ms of waiting, not on every call (kill() is a system
+  // call, and most waits last microseconds).
+  lastLivenessNs_ = nowNs();
+  const uint64_t n = static_cast<uint64_t>(window_->nranks());
+  const uint64_t bytes = count_ * e;
+  // Bytes the peers read from this rank's buffer, and this rank from theirs.
+  bytesSent_ = twoShot_ ? 2 * (n - 1) * bytes / n : (n - 1) * bytes;
+  bytesRecv_ = bytesSent_;
+}
+
+Status DirectExecution::waitFor(const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value,
+                                bool* ready) {
+  *ready = true;
+  for (int q = 0; q < window_->nranks(); ++q) {
+    if (q == window_->rank()) continue;
+    WindowHeader& h = window_->header(q);
+    if ((h.*flag).load(std::memory_order_acquire) >= value) continue;
+    *ready = false;
+    waitingFor_ = q;
+    waitFlag_ = flag;
+    waitValue_ = value;
+    if (h.gone.load(std::memory_order_acquire) != 0) return window_->peerAlive(q);
+    // The clock is read every 64th unsuccessful look only (a clock read costs more than a
+    // look on some virtual machines).
+    if (++polls_ % 64 == 0) {
+      const int64_t now = nowNs();
+      if (now - lastLivenessNs_ >= kLivenessEveryNs) {
+        lastLivenessNs_ = now;
+        LOOM_RETURN_IF_ERROR(window_->peerAlive(q));
+      }
+    }
+    return Status::ok();
+  }
+  waitingFor_ = -1;
+  return Status::ok();
+}
+
+Status DirectExecution::checkTags(uint64_t seq) const {
+  for (int q = 0; q < window_->nranks(); ++q) {
+    const uint64_t theirs = window_->header(q).tags[seq % 2];
+    if (theirs != tag_)
+      return remoteError("rank " + std::to_string(q) +
+                         " staged a different call in the host window (tag 0x" + hex(theirs) +
+                         ", this rank's 0x" + hex(tag_) +
+                         "): mismatched collectives on the two ranks?");
+  }
+  return Status::ok();
+}
+
+void DirectExecution::reduceChunk(uint64_t pieceOffset, uint64_t chunkOffset, uint64_t chunkCount) {
+  const ExecParams& p = params();
+  const int n = window_->nranks();
+  const uint64_t seq = firstSeq_ + round_;
+  srcs_.resize(static_cast<size_t>(n));
+  for (int q = 0; q < n; ++q)
+    srcs_[q] = window_->buffer(q, seq) + chunkOffset * p.elemBytes;
+  std::byte* dst = output_ + (pieceOffset + chunkOffset) * p.elemBytes;
+  const RedOpKind op = p.op == RedOpKind::kAvg ? RedOpKind::kSum : p.op;
+  reduceN(p.dtype, op, dst, srcs_.data(), n, chunkCount);
+  if (p.op == RedOpKind::kAvg) divideInPlace(p.dtype, dst, chunkCount, p.divisor);
+}
+
+void DirectExecution::finishRound(bool* progressed) {
+  WindowHeader& me = window_->header(window_->rank());
+  me.done.store(firstSeq_ + round_, std::memory_order_release);  // nobody waits for it
+  ++round_;
+  phase_ = Phase::kStage;
+  if (twoShot_) copied_.assign(copied_.size(), false);
+  *progressed = true;
+}
+
+Status DirectExecution::progress(bool* progressed) {
+  const ExecParams& p = params();
+  const int n = window_->nranks();
+  const int r = window_->rank();
+  WindowHeader& me = window_->header(r);
+  while (round_ < rounds_) {
+    const uint64_t seq = firstSeq_ + round_;
+    const uint64_t offset = round_ * pieceElems_;
+    const uint64_t elems = std::min<uint64_t>(pieceElems_, count_ - offset);
+    bool ready = false;
+    if (phase_ == Phase::kStage) {
+      if (round_ == 0) {  // a communicator that lost a rank fails every later call
+        for (int q = 0; q < n; ++q)
+          if (q != r && window_->header(q).gone.load(std::memory_order_acquire) != 0)
+            return window_->peerAlive(q);
+      }
+      std::memcpy(window_->buffer(r, seq), input_ + offset * p.elemBytes, elems * p.elemBytes);
+      me.tags[seq % 2] = tag_;
+      window_->publish(me.arrived, seq);
+      phase_ = Phase::kWaitArrived;
+      *progressed = true;
+    }
+    if (phase_ == Phase::kWaitArrived) {
+      waitingWhat_ = "to stage its input";
+      LOOM_RETURN_IF_ERROR(waitFor(&WindowHeader::arrived, seq, &ready));
+      if (!ready) return Status::ok();
+      LOOM_RETURN_IF_ERROR(checkTags(seq));
+      *progressed = true;
+      if (!twoShot_) {
+        reduceChunk(offset, 0, elems);
+        finishRound(progressed);
+        continue;
+      }
+      const uint64_t mineOffset = algo::chunkOffset(elems, n, r);
+      const uint64_t mineCount = algo::chunkCount(elems, n, r);
+      if (mineCount > 0) {
+        reduceChunk(offset, mineOffset, mineCount);
+        std::memcpy(window_->buffer(r, seq) + mineOffset * p.elemBytes,
+                    output_ + (offset + mineOffset) * p.elemBytes, mineCount * p.elemBytes);
+      }
+      window_->publish(me.reduced, seq);
+      copied_[r] = true;
+      phase_ = Phase::kGather;
+    }
+    // two_shot: copy each peer's finished chunk as it becomes ready.
+    waitingWhat_ = "to finish its chunk";
+    bool all = true;
+    for (int q = 0; q < n; ++q) {
+      if (copied_[q]) continue;
+      WindowHeader& h = window_->header(q);
+      if (h.reduced.load(std::memory_order_acquire) < seq) {
+        all = false;
+        continue;
+      }
+      const uint64_t o = algo::chunkOffset(elems, n, q);
+      const uint64_t c = algo::chunkCount(elems, n, q);
+      std::memcpy(output_ + (offset + o) * p.elemBytes, window_->buffer(q, seq) + o * p.elemBytes,
+                  c * p.elemBytes);
+      copied_[q] = true;
+      *progressed = true;
+    }
+    if (!all) {
+      bool unused = false;
+      // Liveness of the peer waited for (waitFor's check, on the reduced flag).
+      return waitFor(&WindowHeader::reduced, seq, &unused);
+    }
+    finishRound(progressed);
+  }
+  return Status::ok();
+}
+
+bool DirectExecution::waitInPlace(int timeoutMs) {
+  if (waitingFor_ < 0 || done()) return false;
+  window_->wait(waitingFor_, waitFlag_, waitValue_, timeoutMs);
+  return true;
+}
+
+std::string DirectExecution::stallReport(
+    const std::function<std::string(int)>& describePeer) const {
+  std::string s = std::string(twoShot_ ? "two_shot" : "one_shot") + " in the host window, round " +
+                  std::to_string(round_ + 1) + " of " + std::to_string(rounds_);
+  if (waitingFor_ >= 0)
+    s += ": waiting for " +
+         (describePeer ? describePeer(waitingFor_) : "rank " + std::to_string(waitingFor_)) + " " +
+         waitingWhat_;
+  return s;
+}
+
+}  // namespace loom::runtime
