@@ -37,8 +37,7 @@ Status CreditReceiver::onArrival(uint32_t slot, uint32_t seqLow, unsigned seqBit
                        " in slot " + std::to_string(expectedSlot) + ", got sequence " +
                        std::to_string(seqLow & mask) + " in slot " + std::to_string(slot));
   // The sender holds credits only for slots handed back: consumed - pending of them.
-  const uint64_t held = arrived_ - (consumed_ - pending_);
-  if (held >= slots_)
+  if (senderStarved())
     return remoteError("packet without a credit: all " + std::to_string(slots_) +
                        " slots of the ring are still held (" + std::to_string(pending_) +
                        " freed but not yet returned)");

@@ -4,10 +4,10 @@
 // registered memory. The sender may RDMA-write a packet only into a slot it holds a credit for;
 // it starts with one credit per slot. Packet n goes to slot n % slots, so the sequence number
 // alone names the slot. The receiver consumes packets in order and hands the freed slots back
-// as credits, piggybacked on a packet it sends the other way or, once half the ring is owed,
-// explicitly (framing.h: a credit immediate that uses no slot). Neither side can over-grant:
-// the receiver returns only what it consumed, and the sender refuses a return of more credits
-// than it has outstanding (RemoteError: the peer is broken or is not a loom peer).
+// as credits, piggybacked on a packet it sends the other way or explicitly (framing.h: a credit
+// immediate that uses no slot) once half the ring is owed or the sender is out of credits. Neither
+// side can over-grant: the receiver returns only what it consumed, and the sender refuses a return
+// of more credits than it has outstanding (RemoteError: the peer is broken or is not a loom peer).
 //
 // Pure bookkeeping, no verbs calls. Thread-safety: none (the connection's driver thread).
 #pragma once
@@ -58,7 +58,13 @@ class CreditReceiver {
   void consume();
 
   uint32_t pending() const { return pending_; }
-  bool shouldReturnExplicitly() const { return pending_ >= threshold_; }
+  // True once half the ring is owed, or when the sender has no credit left at all (every slot
+  // it was given is written) and some are owed: it can send nothing to piggyback them on, and
+  // waiting for half the ring could wait forever.
+  bool shouldReturnExplicitly() const {
+    return pending_ > 0 && (pending_ >= threshold_ || senderStarved());
+  }
+  bool senderStarved() const { return arrived_ - (consumed_ - pending_) >= slots_; }
   // Credits to send back now; pending() becomes 0.
   uint32_t takePending();
 

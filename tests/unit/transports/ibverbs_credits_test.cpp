@@ -68,6 +68,22 @@ TEST(CreditsTest, ReceiverRejectsAPacketBeyondItsCredits) {
   EXPECT_TRUE(r.onArrival(0, 2, kSeqBits).isOk());
 }
 
+TEST(CreditsTest, StarvedSenderGetsCreditsBackBeforeHalfTheRingIsOwed) {
+  CreditReceiver r(8);
+  for (uint32_t i = 0; i < 8; ++i)
+    ASSERT_TRUE(r.onArrival(i, i, kSeqBits).isOk());
+  EXPECT_TRUE(r.senderStarved());
+  EXPECT_FALSE(r.shouldReturnExplicitly());  // nothing freed yet
+  r.consume();
+  EXPECT_TRUE(r.shouldReturnExplicitly());  // 1 of 8 owed, but the sender has none
+  EXPECT_EQ(r.takePending(), 1u);
+  EXPECT_FALSE(r.senderStarved());
+  EXPECT_TRUE(r.onArrival(0, 8, kSeqBits).isOk());
+  r.consume();
+  r.consume();
+  EXPECT_TRUE(r.shouldReturnExplicitly());
+}
+
 TEST(CreditsTest, OneSlotRingReturnsEveryCreditExplicitly) {
   CreditReceiver r(1);
   EXPECT_TRUE(r.onArrival(0, 0, kSeqBits).isOk());
