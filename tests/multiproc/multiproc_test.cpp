@@ -63,6 +63,22 @@ INSTANTIATE_TEST_SUITE_P(Processes, MultiProcessTest,
                                          Param{"socket", 5}, Param{"socket", 8}),
                          paramName);
 
+// LOOM_TRANSPORT=ibverbs between processes: over RDMA where a port is active, otherwise the
+// runtime falls back to socket (saying so at WARN) and every result is still exact.
+TEST(IbverbsFallbackTest, ForcedIbverbsRunsTheSweepExactlyWithOrWithoutRdma) {
+  LaunchResult res =
+      launchRanks(siblingBinary("loom_test_worker"), {"sweep"}, 3, envFor("ibverbs"), 240000);
+  maybePrint(res);
+  expectAllExitedCleanly(res);
+  const std::string& out = res.ranks[0].output;
+  const bool fellBack = out.find("falling back to socket") != std::string::npos;
+  if (fellBack) {
+    EXPECT_NE(out.find("no usable RDMA device"), std::string::npos) << out;
+  } else {
+    std::printf("ranks ran over ibverbs (an RDMA port is active here)\n");
+  }
+}
+
 class PeerDeathTest : public testing::TestWithParam<const char*> {};
 
 // A rank killed mid-job turns into an error on every other rank within the timeout - never a
