@@ -129,6 +129,11 @@ bool Engine::ibverbsUnavailable(const Status& why) {
     params_.config.transport = "socket";
     return true;
   }
+  // A malformed LOOM_IB_* value is the user's mistake, not the machine's: say it louder.
+  if (why.code() != Code::kSystemError) {
+    LOOM_LOG(kWarn, kNet) << "ibverbs not used: " << why.message() << "; sockets between hosts";
+    return false;
+  }
   static std::atomic<bool> said{false};
   if (!said.exchange(true))
     LOOM_LOG(kInfo, kNet) << "ibverbs not used (" << why.message() << "); sockets between hosts";

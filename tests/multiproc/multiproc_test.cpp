@@ -79,6 +79,27 @@ TEST(IbverbsFallbackTest, ForcedIbverbsRunsTheSweepExactlyWithOrWithoutRdma) {
   }
 }
 
+// LOOM_TRANSPORT=auto on a machine without an RDMA port: each process says once, at INFO,
+// that ibverbs is not used, and nothing else changes.
+TEST(IbverbsFallbackTest, AutoSaysOnceAtInfoThatIbverbsIsNotUsed) {
+  auto env = envFor("auto");
+  env["LOOM_DEBUG"] = "INFO";
+  env["LOOM_DEBUG_SUBSYS"] = "NET";
+  LaunchResult res = launchRanks(siblingBinary("loom_test_worker"), {"sweep"}, 2, env, 240000);
+  maybePrint(res);
+  expectAllExitedCleanly(res);
+  for (size_t r = 0; r < res.ranks.size(); ++r) {
+    const std::string& out = res.ranks[r].output;
+    const std::string line = "ibverbs not used (no usable RDMA device";
+    const size_t first = out.find(line);
+    if (first == std::string::npos) {
+      EXPECT_NE(out.find("ibverbs: using"), std::string::npos) << "rank " << r << ":\n" << out;
+      continue;
+    }
+    EXPECT_EQ(out.find(line, first + 1), std::string::npos) << "said twice:\n" << out;
+  }
+}
+
 class PeerDeathTest : public testing::TestWithParam<const char*> {};
 
 // A rank killed mid-job turns into an error on every other rank within the timeout - never a
