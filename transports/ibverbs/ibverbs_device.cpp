@@ -16,9 +16,10 @@ namespace {
 
 constexpr size_t kMrCacheCapacity = 256;
 
-// The port's GID table in the form selectGidIndex takes.
-std::vector<GidEntry> gidTable(ibv_context* ctx, int port, int tableLen) {
-  std::vector<ibv_gid_entry> raw(static_cast<size_t>(tableLen));
+// The port's GID table in the form selectGidIndex takes. ibv_query_gid_table returns the
+// valid entries of every port, so the buffer has room for all of them.
+std::vector<GidEntry> gidTable(ibv_context* ctx, int port, int tableLen, int ports) {
+  std::vector<ibv_gid_entry> raw(static_cast<size_t>(tableLen) * static_cast<size_t>(ports));
   ssize_t n = ibv_query_gid_table(ctx, raw.data(), raw.size(), 0);
   std::vector<GidEntry> out;
   for (ssize_t i = 0; i < n; ++i) {
@@ -48,8 +49,11 @@ Result<bool> describePort(ibv_context* ctx, const ibv_device_attr& dev, int port
   info->bytesPerSec = portBytesPerSec(pa.active_speed, pa.active_width);
   info->maxMsgBytes = pa.max_msg_sz;
   info->maxRdAtomic = std::max(1, std::min(dev.max_qp_rd_atom, 16));
-  LOOM_ASSIGN_OR_RETURN(info->gidIndex,
-                        selectGidIndex(gidTable(ctx, port, pa.gid_tbl_len), config.ibGidIndex));
+  // InfiniBand addresses by LID and needs no GID choice; RoCE does.
+  const std::vector<GidEntry> table = gidTable(ctx, port, pa.gid_tbl_len, dev.phys_port_cnt);
+  if (info->ethernet || !table.empty()) {
+    LOOM_ASSIGN_OR_RETURN(info->gidIndex, selectGidIndex(table, config.ibGidIndex));
+  }
   if (ibv_query_gid(ctx, static_cast<uint8_t>(port), info->gidIndex, &info->gid) != 0)
     return systemErrorFromErrno("ibv_query_gid", errno);
   return true;
