@@ -30,9 +30,16 @@ if(PkgConfig_FOUND)
     list(APPEND LOOM_SYSTEM_LIBS ${HWLOC_LINK_LIBRARIES})
     set(LOOM_PC_LIBS_PRIVATE "-lhwloc")
   endif()
-  pkg_check_modules(IBVERBS IMPORTED_TARGET libibverbs)
-  if(IBVERBS_FOUND)
+  # The ibverbs transport (transports/ibverbs) is built when libibverbs is found and
+  # LOOM_TRANSPORT_IBVERBS is on; without it the library uses sockets between hosts.
+  option(LOOM_TRANSPORT_IBVERBS "Build the ibverbs (RDMA) transport when libibverbs is found" ON)
+  if(LOOM_TRANSPORT_IBVERBS)
+    pkg_check_modules(IBVERBS IMPORTED_TARGET libibverbs)
+  endif()
+  if(LOOM_TRANSPORT_IBVERBS AND IBVERBS_FOUND)
     set(LOOM_HAVE_IBVERBS 1)
+    list(APPEND LOOM_SYSTEM_LIBS ${IBVERBS_LINK_LIBRARIES})
+    string(APPEND LOOM_PC_LIBS_PRIVATE " -libverbs")
   endif()
 endif()
 

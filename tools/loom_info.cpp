@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/config.h"
+#include "base/doorbell.h"
 #include "base/host.h"
 #include "base/reduce.h"
 #include "base/shm.h"
@@ -97,6 +98,20 @@ std::string probeTransport(const std::string& name, const loom::Config& config) 
     if (!addr.isOk()) return "NOT available: " + addr.status().toString();
     return "available (TCP; this host advertises " + addr.value().host() +
            (config.socketIfname.empty() ? "" : ", LOOM_SOCKET_IFNAME=" + config.socketIfname) + ")";
+  }
+  if (name == "ibverbs") {
+    if (config.ibDisable) return "disabled by LOOM_IB_DISABLE=1";
+    auto doorbell = loom::Doorbell::create();
+    if (!doorbell.isOk()) return "NOT probed: " + doorbell.status().toString();
+    loom::transport::TransportContext ctx;
+    ctx.nranks = 2;
+    ctx.config = &config;
+    ctx.doorbell = doorbell.value();
+    auto t = loom::transport::createTransport("ibverbs", ctx);
+    if (!t.isOk()) return "NOT available: " + t.status().message() + " (sockets are used)";
+    char rate[64];
+    std::snprintf(rate, sizeof(rate), "%.1f", t.value()->capabilities().bandwidthBytesPerSec / 1e9);
+    return std::string("available (RDMA port at ") + rate + " GB/s; between hosts)";
   }
   return "built in (no probe)";
 }

@@ -54,7 +54,7 @@
 namespace loom::transport {
 
 struct Capabilities {
-  std::string name;                 // "loopback", "shm", "socket"
+  std::string name;                 // "loopback", "shm", "socket", "ibverbs"
   bool hostMemory = true;           // can move host buffers
   bool deviceMemory = false;        // can move device buffers
   bool sameHostOnly = false;        // peers must share this rank's host identity
@@ -124,7 +124,9 @@ class Transport {
   virtual void addPollFds(std::vector<pollfd>* fds) const = 0;
 };
 
-// Factory by name ("loopback", "shm", "socket"); InvalidArgument for an unknown name.
+// Factory by name ("loopback", "shm", "socket", "ibverbs"); InvalidArgument for an unknown
+// name. A known transport that cannot work on this machine (ibverbs without an RDMA device)
+// returns its creation error.
 Result<std::unique_ptr<Transport>> createTransport(const std::string& name,
                                                    const TransportContext& context);
 // Names of the transports built into this library.

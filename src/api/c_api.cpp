@@ -65,9 +65,9 @@ Result<Config> resolveConfig(const loomConfig_t* c, const Config* inherited, std
   if (c->algo) config.algo = c->algo;
   if (c->commName && name) *name = c->commName;
   if (config.transport != "auto" && config.transport != "loopback" && config.transport != "shm" &&
-      config.transport != "socket")
+      config.transport != "socket" && config.transport != "ibverbs")
     return loom::invalidArgument("transport '" + config.transport +
-                                 "' is not auto, loopback, shm or socket");
+                                 "' is not auto, loopback, shm, socket or ibverbs");
   return config;
 }
 

@@ -141,6 +141,29 @@ std::optional<std::string> Config::valueOf(std::string_view name) const {
   return std::nullopt;
 }
 
+namespace {
+
+// The ibverbs variables go straight into queue-pair attributes of fixed widths.
+Status checkIbRanges(const Config& config) {
+  struct Range {
+    const char* name;
+    int64_t value, lo, hi;
+  };
+  const Range ranges[] = {{"LOOM_IB_GID_INDEX", config.ibGidIndex, -1, 255},
+                          {"LOOM_IB_TC", config.ibTc, 0, 255},
+                          {"LOOM_IB_SL", config.ibSl, 0, 15},
+                          {"LOOM_IB_TIMEOUT", config.ibTimeout, 1, 31},
+                          {"LOOM_IB_RETRY_CNT", config.ibRetryCnt, 0, 7},
+                          {"LOOM_IB_QPS_PER_CONNECTION", config.ibQpsPerConnection, 1, 16}};
+  for (const Range& r : ranges)
+    if (r.value < r.lo || r.value > r.hi)
+      return invalidArgument(std::string(r.name) + " must be in [" + std::to_string(r.lo) + ", " +
+                             std::to_string(r.hi) + "], got " + std::to_string(r.value));
+  return Status::ok();
+}
+
+}  // namespace
+
 Result<Config> Config::fromEnvironment(const Environment& env) {
   Config config;
   for (const ConfigVar& v : kTable) {
@@ -156,6 +179,7 @@ Result<Config> Config::fromEnvironment(const Environment& env) {
   if (config.pipelineDepth < 1 || config.pipelineDepth > 64)
     return invalidArgument("LOOM_PIPELINE_DEPTH must be in [1, 64], got " +
                            std::to_string(config.pipelineDepth));
+  LOOM_RETURN_IF_ERROR(checkIbRanges(config));
   if (config.nchannels < 0 || config.nchannels > 32)
     return invalidArgument("LOOM_NCHANNELS must be in [0, 32], got " +
                            std::to_string(config.nchannels));

@@ -34,11 +34,23 @@ namespace loom {
   X(timeoutMs, "LOOM_TIMEOUT_MS", Int, "600000",                                              \
     "Deadline in milliseconds for every blocking wait (init, collectives, destroy)")          \
   X(transport, "LOOM_TRANSPORT", String, "auto",                                              \
-    "Force one transport for all peers: auto, loopback, shm or socket")                       \
+    "Force one transport for all peers: auto, loopback, shm, socket or ibverbs")              \
   X(shmDisable, "LOOM_SHM_DISABLE", Bool, "0", "Never use shared memory between processes")   \
   X(shmCma, "LOOM_SHM_CMA", Bool, "0",                                                        \
     "Copy large shm messages between processes once with process_vm_readv (CMA) instead of "  \
     "through the shared FIFO (slower than the FIFO on the machines measured so far)")         \
+  X(ibDisable, "LOOM_IB_DISABLE", Bool, "0", "Never use the ibverbs (RDMA) transport")        \
+  X(ibHca, "LOOM_IB_HCA", String, "",                                                         \
+    "RDMA devices and ports to use, NCCL syntax: mlx5_0:1,mlx5_1; ^ excludes; = exact names") \
+  X(ibGidIndex, "LOOM_IB_GID_INDEX", Int, "-1",                                               \
+    "RoCE GID index (-1: prefer RoCE v2 with an IPv4 address)")                               \
+  X(ibTc, "LOOM_IB_TC", Int, "0", "Traffic class of RDMA packets (RoCE: DSCP << 2)")          \
+  X(ibSl, "LOOM_IB_SL", Int, "0", "InfiniBand service level of RDMA queue pairs")             \
+  X(ibTimeout, "LOOM_IB_TIMEOUT", Int, "20",                                                  \
+    "RDMA ack timeout exponent: 4.096 us * 2^value before a retransmission")                  \
+  X(ibRetryCnt, "LOOM_IB_RETRY_CNT", Int, "7", "RDMA retransmissions before a peer is dead")  \
+  X(ibQpsPerConnection, "LOOM_IB_QPS_PER_CONNECTION", Int, "1",                               \
+    "RDMA queue pairs per connection; large messages are spread over them")                   \
   X(socketIfname, "LOOM_SOCKET_IFNAME", String, "",                                           \
     "Network interface (or prefix; ^ to exclude) for bootstrap and socket traffic")           \
   X(commId, "LOOM_COMM_ID", String, "",                                                       \

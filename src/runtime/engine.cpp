@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 
 #include "base/host.h"
@@ -80,18 +81,25 @@ Result<std::unique_ptr<Engine>> Engine::create(Params params) {
   e->context_.doorbell = e->doorbell_;
   e->context_.abortFlag = &e->abort_;
 
-  const Config& cfg = e->params_.config;
+  Config& cfg = e->params_.config;
   std::vector<std::string> wanted;
   if (cfg.transport == "auto") {
     wanted = {"loopback", "socket"};
     if (!cfg.shmDisable) wanted.insert(wanted.begin() + 1, "shm");
+    if (!cfg.ibDisable && ibverbsBuilt()) wanted.push_back("ibverbs");
   } else {
     wanted = {cfg.transport};
   }
   const TransportDecorator decorate = transportDecoratorForTesting();
-  for (const std::string& name : wanted) {
-    LOOM_ASSIGN_OR_RETURN(std::unique_ptr<transport::Transport> t,
-                          transport::createTransport(name, e->context_));
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    const std::string name = wanted[i];
+    Result<std::unique_ptr<transport::Transport>> created =
+        transport::createTransport(name, e->context_);
+    if (!created.isOk() && name == "ibverbs") {
+      if (e->ibverbsUnavailable(created.status())) wanted.push_back("socket");
+      continue;
+    }
+    LOOM_ASSIGN_OR_RETURN(std::unique_ptr<transport::Transport> t, std::move(created));
     if (decorate) t = decorate(std::move(t), e->context_);
     e->local_.addresses.emplace_back(name, t->localAddress());
     e->transports_.emplace(name, std::move(t));
@@ -103,6 +111,33 @@ Result<std::unique_ptr<Engine>> Engine::create(Params params) {
   e->local_.hostId = hostIdentity(cfg.hostId);
   e->local_.hostName = hostName();
   return e;
+}
+
+bool Engine::ibverbsBuilt() {
+  for (const std::string& n : transport::transportNames())
+    if (n == "ibverbs") return true;
+  return false;
+}
+
+// Called when the ibverbs transport cannot be created: auto goes on without it (one INFO line
+// per process: every communicator would say the same); a forced LOOM_TRANSPORT=ibverbs falls
+// back to socket, loudly. True when socket must be created instead.
+bool Engine::ibverbsUnavailable(const Status& why) {
+  if (params_.config.transport == "ibverbs") {
+    LOOM_LOG(kWarn, kNet) << "LOOM_TRANSPORT=ibverbs: " << why.message()
+                          << "; falling back to socket";
+    params_.config.transport = "socket";
+    return true;
+  }
+  // A malformed LOOM_IB_* value is the user's mistake, not the machine's: say it louder.
+  if (why.code() != Code::kSystemError) {
+    LOOM_LOG(kWarn, kNet) << "ibverbs not used: " << why.message() << "; sockets between hosts";
+    return false;
+  }
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true))
+    LOOM_LOG(kInfo, kNet) << "ibverbs not used (" << why.message() << "); sockets between hosts";
+  return false;
 }
 
 Engine::~Engine() {
@@ -130,6 +165,7 @@ Result<std::string> Engine::chooseTransport(int peer) const {
   }
   if (sameProcess && offered("loopback")) return std::string("loopback");
   if (sameHost && offered("shm")) return std::string("shm");
+  if (!sameHost && offered("ibverbs")) return std::string("ibverbs");
   if (offered("socket")) return std::string("socket");
   return invalidUsage("no transport reaches rank " + std::to_string(peer));
 }

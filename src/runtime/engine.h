@@ -5,8 +5,11 @@
 // first time an execution needs (peer, lane). It owns the rank's Doorbell and abort flag.
 //
 // Transport choice per peer (LOOM_TRANSPORT=auto): same process -> loopback; same host
-// identity -> shm (unless LOOM_SHM_DISABLE); otherwise socket. A forced transport applies to
-// every peer and is an error at init if it cannot reach one.
+// identity -> shm (unless LOOM_SHM_DISABLE); another host -> ibverbs when both ranks have an
+// active RDMA port (unless LOOM_IB_DISABLE), otherwise socket. A forced transport applies to
+// every peer and is an error at init if it cannot reach one. ibverbs is optional in both
+// modes: where it cannot be created (no RDMA device) auto says so once at INFO and a forced
+// LOOM_TRANSPORT=ibverbs falls back to socket with a WARN line.
 //
 // Ownership: the Engine owns transports and connections; Executions borrow connections.
 // Thread-safety: one driver thread at a time (the communicator's engine lock); abort() and
@@ -102,6 +105,8 @@ class Engine {
   void revokeAll();
 
  private:
+  static bool ibverbsBuilt();
+  bool ibverbsUnavailable(const Status& why);
   explicit Engine(Params params) : params_(std::move(params)) {}
   Result<std::string> chooseTransport(int peer) const;
 

@@ -3,7 +3,10 @@
 
 #include <dirent.h>
 
+#include <algorithm>
+
 #include "launcher.h"
+#include "transports/transport.h"
 
 namespace loom::test {
 namespace {
@@ -163,6 +166,51 @@ TEST(HostWindowMismatch, DifferentCountsFailOnEveryRank) {
       named += res.ranks[r].output.find("staged a different call") != std::string::npos;
     EXPECT_GE(named, 1) << algo;
     EXPECT_EQ(loomSegmentsInDevShm(), 0);
+  }
+}
+
+bool ibverbsBuiltIn() {
+  const std::vector<std::string> names = transport::transportNames();
+  return std::find(names.begin(), names.end(), "ibverbs") != names.end();
+}
+
+// LOOM_TRANSPORT=ibverbs between processes: over RDMA where a port is active, otherwise the
+// runtime falls back to socket (saying so at WARN, with the reason: no device, or a library
+// built without libibverbs) and every result is still exact.
+TEST(IbverbsFallbackTest, ForcedIbverbsRunsTheSweepExactlyWithOrWithoutRdma) {
+  LaunchResult res =
+      launchRanks(siblingBinary("loom_test_worker"), {"sweep"}, 3, envFor("ibverbs"), 240000);
+  maybePrint(res);
+  expectAllExitedCleanly(res);
+  const std::string& out = res.ranks[0].output;
+  const bool fellBack = out.find("falling back to socket") != std::string::npos;
+  if (fellBack) {
+    const char* why = ibverbsBuiltIn() ? "no usable RDMA device" : "unknown transport 'ibverbs'";
+    EXPECT_NE(out.find(why), std::string::npos) << out;
+  } else {
+    std::printf("ranks ran over ibverbs (an RDMA port is active here)\n");
+  }
+}
+
+// LOOM_TRANSPORT=auto on a machine without an RDMA port: each process says once, at INFO,
+// that ibverbs is not used, and nothing else changes.
+TEST(IbverbsFallbackTest, AutoSaysOnceAtInfoThatIbverbsIsNotUsed) {
+  auto env = envFor("auto");
+  env["LOOM_DEBUG"] = "INFO";
+  env["LOOM_DEBUG_SUBSYS"] = "NET";
+  LaunchResult res = launchRanks(siblingBinary("loom_test_worker"), {"sweep"}, 2, env, 240000);
+  maybePrint(res);
+  expectAllExitedCleanly(res);
+  for (size_t r = 0; r < res.ranks.size(); ++r) {
+    const std::string& out = res.ranks[r].output;
+    const std::string line = "ibverbs not used (no usable RDMA device";
+    const size_t first = out.find(line);
+    if (first == std::string::npos) {  // not built in, or an RDMA port is active here
+      const bool expected = !ibverbsBuiltIn() || out.find("ibverbs: using") != std::string::npos;
+      EXPECT_TRUE(expected) << "rank " << r << ":\n" << out;
+      continue;
+    }
+    EXPECT_EQ(out.find(line, first + 1), std::string::npos) << "said twice:\n" << out;
   }
 }
 
