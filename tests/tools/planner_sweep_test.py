@@ -61,6 +61,14 @@ class PlannerSweepTest(unittest.TestCase):
         # Medians: pairwise 11, bruck 20 -> 1.82.
         self.check(files, 1, ["| 8 | bruck | 20.00 | 11.00 | pairwise | 1.82 |", "**> 10%**"])
 
+    def test_zero_byte_rows_are_not_held_to_the_bound(self):
+        # A 0-byte call runs nothing: a slow-looking choice there does not fail the sweep.
+        self.check([("all_gather", 4, "planner", 1, [(0, 0.3, "bruck"), (64, 10.0, "bruck")]),
+                    ("all_gather", 4, "bruck", 1, [(0, 0.3, None), (64, 10.0, None)]),
+                    ("all_gather", 4, "ring", 1, [(0, 0.2, None), (64, 12.0, None)])], 0,
+                   ["| 0 | bruck | 0.30 | 0.20 | ring | 1.50 |", "(0 B: runs nothing)",
+                    "worst choice/best: 1.00"])
+
     def test_files_without_the_choice_fall_back_to_the_planner_run(self):
         self.check([("broadcast", 2, "planner", 1, [(64, 12.0, None)]),
                     ("broadcast", 2, "chain", 1, [(64, 10.0, None)])], 1,
