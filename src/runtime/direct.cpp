@@ -1,5 +1,6 @@
 #include "runtime/direct.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -32,17 +34,38 @@ std::string hex(uint64_t v) {
   return buf;
 }
 
-std::string segmentName(uint64_t commHash, int rank) {
-  char name[64];
-  std::snprintf(name, sizeof name, "/loom-w-%016llx-%d", static_cast<unsigned long long>(commHash),
-                rank);
+// "/loom-w-<comm hash>-<rank>-<pid of the creator>": the pid lets a later job (and the tests)
+// tell a segment whose creator died before unlinking it from one that is being set up.
+std::string segmentName(uint64_t commHash, int rank, int64_t pid) {
+  char name[80];
+  std::snprintf(name, sizeof name, "/loom-w-%016llx-%d-%lld",
+                static_cast<unsigned long long>(commHash), rank, static_cast<long long>(pid));
   return name;
+}
+
+// Unlinks host-window segments left by processes that died between creating and unlinking them
+// (a crash during init). Segments of live processes are left alone.
+void removeOrphanedSegments() {
+  DIR* d = ::opendir("/dev/shm");
+  if (d == nullptr) return;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.rfind("loom-w-", 0) != 0) continue;
+    const size_t dash = name.rfind('-');
+    const long long pid = std::atoll(name.c_str() + dash + 1);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      LOOM_LOG(kInfo, kShm) << "removing /dev/shm/" << name << " (its process is gone)";
+      ::shm_unlink(("/" + name).c_str());
+    }
+  }
+  ::closedir(d);
 }
 
 // What each rank tells the others at creation.
 struct Offer {
   uint8_t ok = 0;  // eligible and its segment exists
   uint64_t capacity = 0;
+  int64_t pid = 0;  // the segment's creator (its name)
 };
 
 bootstrap::Bytes encode(const Offer& o) {
@@ -87,10 +110,12 @@ Result<std::unique_ptr<HostWindow>> HostWindow::create(bootstrap::Bootstrap& boo
   std::unique_ptr<HostWindow> w(new HostWindow());
   w->rank_ = rank;
   capacity = capacity / 64 * 64;
-  const std::string mine = segmentName(commHash, rank);
+  const std::string mine = segmentName(commHash, rank, ::getpid());
   Offer offer;
   offer.capacity = capacity;
+  offer.pid = ::getpid();
   if (eligible && capacity > 0) {
+    removeOrphanedSegments();
     // Created at the largest size asked for; everyone then uses the smallest.
     Result<void*> p = mapSegment(mine, kHeaderBytes + 2 * capacity, /*create=*/true);
     if (p.isOk()) {
@@ -103,10 +128,12 @@ Result<std::unique_ptr<HostWindow>> HostWindow::create(bootstrap::Bootstrap& boo
   LOOM_ASSIGN_OR_RETURN(std::vector<bootstrap::Bytes> all, bootstrap.allGather(encode(offer)));
   bool everyone = true;
   size_t agreed = capacity;
+  std::vector<int64_t> pids;
   for (const bootstrap::Bytes& b : all) {
     const Offer o = decode(b);
     everyone = everyone && o.ok;
     agreed = std::min<size_t>(agreed, o.capacity);
+    pids.push_back(o.pid);
   }
   w->capacity_ = agreed;
   w->segmentBytes_ = kHeaderBytes + 2 * agreed;
@@ -114,7 +141,7 @@ Result<std::unique_ptr<HostWindow>> HostWindow::create(bootstrap::Bootstrap& boo
   if (everyone) {
     w->maps_.assign(static_cast<size_t>(nranks), nullptr);
     for (int r = 0; r < nranks && mapped.isOk(); ++r) {
-      Result<void*> p = mapSegment(segmentName(commHash, r), w->segmentBytes_, false);
+      Result<void*> p = mapSegment(segmentName(commHash, r, pids[r]), w->segmentBytes_, false);
       if (p.isOk())
         w->maps_[r] = *p;
       else

@@ -34,8 +34,10 @@
 // waiting for it, fails); a peer process that dies
 // is found with kill(pid, 0) while waiting (every 100 ms) when both share a pid namespace (else
 // only the deadline finds it). Both are RemoteErrors naming the rank.
-// The segments are named /dev/shm/loom-w-<comm hash>-<rank> only until every rank has mapped
-// every segment; then they are unlinked, so nothing is left behind by a later crash.
+// The segments are named /dev/shm/loom-w-<comm hash>-<rank>-<pid> only until every rank has
+// mapped every segment; then they are unlinked, so nothing is left behind by a later crash. A
+// crash in that short span of init leaves one; the next window created on the host removes it
+// (its pid is gone).
 //
 // Thread-safety: one driver thread per rank uses a window; the header words are atomics shared
 // between processes.
