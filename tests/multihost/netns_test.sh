@@ -60,10 +60,15 @@ cleanup() {
   done
   ip link del "$BRIDGE" 2>/dev/null
   for i in $(seq 0 $((NHOSTS - 1))); do ip link del "${TAG}v$i" 2>/dev/null; done
-  # loom's shared memory is memfds (nothing named); remove any named segment the job left.
+  # loom's shared memory is memfds, apart from a host window's segments while a communicator
+  # initialises (loom-w-<hash>-<rank>-<pid>); remove any the job left, but not those of a live
+  # process (another test may be initialising one).
   shopt -s nullglob nocaseglob
   for segment in /dev/shm/*loom*; do
-    grep -qxF "${segment##*/}" "$SHM_BEFORE" || rm -f "$segment"
+    name=${segment##*/}
+    grep -qxF "$name" "$SHM_BEFORE" && continue
+    case $name in loom-w-*) kill -0 "${name##*-}" 2>/dev/null && continue ;; esac
+    rm -f "$segment"
   done
   if [ "$status" != 0 ] && [ "$status" != "$SKIP" ]; then
     for log in "$WORK"/host*.log; do
