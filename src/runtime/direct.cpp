@@ -257,25 +257,29 @@ Status DirectExecution::waitFor(const std::atomic<uint64_t> WindowHeader::*flag,
   *ready = true;
   for (int q = 0; q < window_->nranks(); ++q) {
     if (q == window_->rank()) continue;
-    WindowHeader& h = window_->header(q);
-    if ((h.*flag).load(std::memory_order_acquire) >= value) continue;
+    if ((window_->header(q).*flag).load(std::memory_order_acquire) >= value) continue;
     *ready = false;
-    waitingFor_ = q;
-    waitFlag_ = flag;
-    waitValue_ = value;
-    if (h.gone.load(std::memory_order_acquire) != 0) return window_->peerAlive(q);
-    // The clock is read every 64th unsuccessful look only (a clock read costs more than a
-    // look on some virtual machines).
-    if (++polls_ % 64 == 0) {
-      const int64_t now = nowNs();
-      if (now - lastLivenessNs_ >= kLivenessEveryNs) {
-        lastLivenessNs_ = now;
-        LOOM_RETURN_IF_ERROR(window_->peerAlive(q));
-      }
-    }
-    return Status::ok();
+    return notReady(q, flag, value);
   }
   waitingFor_ = -1;
+  return Status::ok();
+}
+
+Status DirectExecution::notReady(int q, const std::atomic<uint64_t> WindowHeader::*flag,
+                                 uint64_t value) {
+  waitingFor_ = q;
+  waitFlag_ = flag;
+  waitValue_ = value;
+  if (window_->header(q).gone.load(std::memory_order_acquire) != 0) return window_->peerAlive(q);
+  // The clock is read every 64th unsuccessful look only (a clock read costs more than a look on
+  // some virtual machines).
+  if (++polls_ % 64 == 0) {
+    const int64_t now = nowNs();
+    if (now - lastLivenessNs_ >= kLivenessEveryNs) {
+      lastLivenessNs_ = now;
+      return window_->peerAlive(q);
+    }
+  }
   return Status::ok();
 }
 
@@ -359,12 +363,11 @@ Status DirectExecution::progress(bool* progressed) {
     }
     // two_shot: copy each peer's finished chunk as it becomes ready.
     waitingWhat_ = "to finish its chunk";
-    bool all = true;
+    int first = -1;  // the first peer whose chunk is not final yet
     for (int q = 0; q < n; ++q) {
       if (copied_[q]) continue;
-      WindowHeader& h = window_->header(q);
-      if (h.reduced.load(std::memory_order_acquire) < seq) {
-        all = false;
+      if (window_->header(q).reduced.load(std::memory_order_acquire) < seq) {
+        if (first < 0) first = q;
         continue;
       }
       const uint64_t o = algo::chunkOffset(elems, n, q);
@@ -374,11 +377,7 @@ Status DirectExecution::progress(bool* progressed) {
       copied_[q] = true;
       *progressed = true;
     }
-    if (!all) {
-      bool unused = false;
-      // Liveness of the peer waited for (waitFor's check, on the reduced flag).
-      return waitFor(&WindowHeader::reduced, seq, &unused);
-    }
+    if (first >= 0) return notReady(first, &WindowHeader::reduced, seq);
     finishRound(progressed);
   }
   return Status::ok();

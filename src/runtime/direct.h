@@ -131,7 +131,10 @@ class DirectExecution final : public Execution {
 
  private:
   enum class Phase { kStage, kWaitArrived, kGather };
+  // *ready when every peer's flag >= value; else notReady(the first that is not).
   Status waitFor(const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value, bool* ready);
+  // Records peer q as the one waited for (waitInPlace sleeps on it) and checks that it lives.
+  Status notReady(int q, const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value);
   Status checkTags(uint64_t seq) const;
   void reduceChunk(uint64_t pieceOffset, uint64_t chunkOffset, uint64_t chunkCount);
   void finishRound(bool* progressed);
