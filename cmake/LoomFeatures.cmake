@@ -14,6 +14,18 @@ if(NOT LOOM_CUDA STREQUAL "OFF")
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     set(LOOM_HAVE_CUDA 1)
+    # Ampere (sm_80) and Hopper (sm_90) machine code, plus sm_90 PTX for newer GPUs.
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES "80-real;90")
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no CUDA20 flag for nvcc
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    find_package(CUDAToolkit REQUIRED)
+    # The runtime is linked statically: it loads libcuda.so.1 on first use, so the library
+    # runs (host collectives) where no driver is installed (src/base/cuda.h).
+    list(APPEND LOOM_SYSTEM_LIBS CUDA::cudart_static)
+    string(APPEND LOOM_PC_LIBS_PRIVATE " -L${CUDAToolkit_LIBRARY_DIR} -lcudart_static")
   elseif(LOOM_CUDA STREQUAL "ON")
     message(FATAL_ERROR "LOOM_CUDA=ON but no CUDA compiler was found")
   endif()
@@ -28,7 +40,7 @@ if(PkgConfig_FOUND)
     # Topology discovery (topology/hwloc_cpu.cpp); absolute paths, so the exported static
     # target needs no imported target of ours.
     list(APPEND LOOM_SYSTEM_LIBS ${HWLOC_LINK_LIBRARIES})
-    set(LOOM_PC_LIBS_PRIVATE "-lhwloc")
+    string(APPEND LOOM_PC_LIBS_PRIVATE " -lhwloc")
   endif()
   # The ibverbs transport (transports/ibverbs) is built when libibverbs is found and
   # LOOM_TRANSPORT_IBVERBS is on; without it the library uses sockets between hosts.

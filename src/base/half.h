@@ -13,24 +13,40 @@
 #include <cstdint>
 #include <cstring>
 
+// Under nvcc the same functions are compiled for the device too (base/cuda_kernels.cu), so
+// device reductions round exactly like host ones.
+#if defined(__CUDACC__)
+#define LOOM_HD __host__ __device__
+#else
+#define LOOM_HD
+#endif
+
 namespace loom::half {
 
-static inline uint32_t floatBits(float f) {
+static inline LOOM_HD uint32_t floatBits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u;
+#endif
 }
-static inline float bitsFloat(uint32_t u) {
+static inline LOOM_HD float bitsFloat(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
   float f;
   std::memcpy(&f, &u, 4);
   return f;
+#endif
 }
 
 // ---- bfloat16 ----
-static inline float bf16ToFloat(uint16_t h) {
+static inline LOOM_HD float bf16ToFloat(uint16_t h) {
   return bitsFloat(static_cast<uint32_t>(h) << 16);
 }
-static inline uint16_t floatToBf16(float f) {
+static inline LOOM_HD uint16_t floatToBf16(float f) {
   uint32_t u = floatBits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);  // NaN
   u += 0x7fffu + ((u >> 16) & 1u);
@@ -38,7 +54,7 @@ static inline uint16_t floatToBf16(float f) {
 }
 
 // ---- float16 ----
-static inline float fp16ToFloat(uint16_t h) {
+static inline LOOM_HD float fp16ToFloat(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t man = h & 0x3ffu;
@@ -51,7 +67,7 @@ static inline float fp16ToFloat(uint16_t h) {
   return bitsFloat(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
-static inline uint16_t floatToFp16(float f) {
+static inline LOOM_HD uint16_t floatToFp16(float f) {
   uint32_t u = floatBits(f);
   uint32_t sign = (u >> 16) & 0x8000u;
   uint32_t abs = u & 0x7fffffffu;
@@ -74,7 +90,7 @@ static inline uint16_t floatToFp16(float f) {
 // Generic narrowing to a sign/exponent/mantissa format with EXP exponent bits, MAN mantissa
 // bits, and the largest finite magnitude given as its bit pattern (without sign).
 template <int EXP, int MAN>
-static inline uint8_t floatToFp8(float f, uint8_t maxFinite, uint8_t nanPattern) {
+static inline LOOM_HD uint8_t floatToFp8(float f, uint8_t maxFinite, uint8_t nanPattern) {
   constexpr int kBias = (1 << (EXP - 1)) - 1;
   uint32_t u = floatBits(f);
   uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80u);
@@ -104,7 +120,7 @@ static inline uint8_t floatToFp8(float f, uint8_t maxFinite, uint8_t nanPattern)
 }
 
 template <int EXP, int MAN>
-static inline float fp8ToFloat(uint8_t h, bool hasInf) {
+static inline LOOM_HD float fp8ToFloat(uint8_t h, bool hasInf) {
   constexpr int kBias = (1 << (EXP - 1)) - 1;
   uint32_t sign = static_cast<uint32_t>(h & 0x80u) << 24;
   uint32_t exp = (h >> MAN) & ((1u << EXP) - 1u);
@@ -121,16 +137,16 @@ static inline float fp8ToFloat(uint8_t h, bool hasInf) {
   return bitsFloat(sign | ((exp - kBias + 127) << 23) | (man << (23 - MAN)));
 }
 
-static inline float e4m3ToFloat(uint8_t h) {
+static inline LOOM_HD float e4m3ToFloat(uint8_t h) {
   return fp8ToFloat<4, 3>(h, false);
 }
-static inline uint8_t floatToE4m3(float f) {
+static inline LOOM_HD uint8_t floatToE4m3(float f) {
   return floatToFp8<4, 3>(f, 0x7e, 0x7f);
 }
-static inline float e5m2ToFloat(uint8_t h) {
+static inline LOOM_HD float e5m2ToFloat(uint8_t h) {
   return fp8ToFloat<5, 2>(h, true);
 }
-static inline uint8_t floatToE5m2(float f) {
+static inline LOOM_HD uint8_t floatToE5m2(float f) {
   return floatToFp8<5, 2>(f, 0x7b, 0x7e);
 }
 

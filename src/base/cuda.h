@@ -1,0 +1,143 @@
+// The CUDA runtime as loom uses it (DESIGN.md section 4, docs/GPU.md).
+//
+// With nvcc present at build time (LOOM_HAVE_CUDA) the CUDA runtime is linked statically
+// (cudart_static), and it loads the driver (libcuda.so.1) on first use. So a loom built with
+// CUDA still runs host-memory collectives where no driver or GPU exists: available() is then
+// false with the reason, and every pointer is host memory. Without CUDA in the build the same
+// functions say so. No CUDA type appears here, so callers compile without CUDA headers.
+//
+// The staged path: a collective on device buffers runs on pinned host copies of them, ordered
+// on the caller's stream. StreamStage enqueues on the stream, at the call:
+//   copy device send -> pinned send;  record event "inputs ready";
+//   wait until the host sets a flag (cuStreamWaitValue32, or a one-thread kernel polling the
+//   flag where stream memory operations are unavailable);
+//   copy pinned recv -> device recv;  host function: return the pinned memory to its pool.
+// A communicator's worker thread then waits for "inputs ready" (bounded by the communicator's
+// timeout, woken by abort), runs the collective on the pinned buffers, and sets the flag. The
+// call returns at once; later work on the stream sees the result. Nothing blocks inside a host
+// function, so ranks that are threads of one process cannot deadlock on CUDA's callback thread.
+//
+// Thread-safety: every function may be called from any thread; a StreamStage is used by one
+// thread at a time.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/dtype.h"
+#include "base/status.h"
+#include "base/time.h"
+
+namespace loom::cuda {
+
+// Whether this build has the GPU path (nvcc was found).
+bool built();
+// Whether a driver and at least one device are usable; otherwise false and *why says why
+// ("this build of loom has no CUDA", "no CUDA driver", "no CUDA device"). Cached.
+bool available(std::string* why = nullptr);
+int deviceCount();
+
+enum class Memory { kHost, kDevice };  // kDevice: device or managed memory
+struct PointerInfo {
+  Memory memory = Memory::kHost;
+  int device = -1;  // the device of device memory
+};
+// Host for host memory (pageable or pinned), for NULL, and always when !available().
+PointerInfo pointerInfo(const void* p);
+// Whether available() found a GPU in this process. Until then loom takes a call with a NULL
+// stream for a host call without asking CUDA about its pointers, so host-only programs on a GPU
+// machine never start CUDA (no driver load, no context) and pay nothing per call.
+bool inUse();
+
+class StreamStage {
+ public:
+  struct Buffers {
+    const void* send = nullptr;  // device memory
+    size_t sendBytes = 0;
+    void* recv = nullptr;  // device memory; may overlap send (in-place rules)
+    size_t recvBytes = 0;
+    int device = -1;  // the buffers' device (made current for the CUDA calls); -1: as is
+  };
+  // Enqueues the first half of the stream side described above on `stream` (a cudaStream_t;
+  // NULL is the legacy default stream): the copy out and the "inputs ready" event. On failure
+  // nothing waits on the stream.
+  static Result<std::unique_ptr<StreamStage>> create(void* stream, const Buffers& device);
+  // Enqueues the second half: the wait for complete(), the copy back, the release. A group
+  // calls it for all its operations after every create(), so that a stream holding several of
+  // them copies all their inputs out before it waits for any (a Send and a Recv of one group
+  // on one stream would otherwise wait for each other).
+  Status finishOnStream();
+  // Sets the flag if complete() was not called, so a stream never waits forever.
+  ~StreamStage();
+  StreamStage(const StreamStage&) = delete;
+  StreamStage& operator=(const StreamStage&) = delete;
+
+  // The pinned copies: the collective runs on these. Overlapping device buffers give
+  // overlapping pinned buffers at the same offsets.
+  const void* hostSend() const { return hostSend_; }
+  void* hostRecv() const { return hostRecv_; }
+  // Waits until the device send buffer has been copied (the stream reached this call).
+  // Timeout at the deadline, Aborted when *abort becomes true.
+  Status waitInputs(Deadline deadline, const std::atomic<bool>* abort);
+  // The host part is done (successfully or not): the stream copies the result back and goes
+  // on. Idempotent.
+  void complete();
+
+  struct Control;  // shared with the stream's host function (cuda.cpp)
+  struct Fake;     // the emulation's state (testing::useFakeDevice)
+
+ private:
+  StreamStage() = default;
+  static Result<std::unique_ptr<StreamStage>> createReal(void* stream, const Buffers& device);
+  static Result<std::unique_ptr<StreamStage>> createFake(void* stream, const Buffers& device);
+  void destroyReal();
+  Status finishReal();
+  Status inputsReadyReal(bool* ready);
+  void completeReal();
+  std::shared_ptr<Fake> fake_;
+  Control* control_ = nullptr;  // owned by the host function once enqueued
+  void* event_ = nullptr;
+  void* stream_ = nullptr;
+  void* recvDevice_ = nullptr;
+  size_t recvBytes_ = 0;
+  int device_ = -1;
+  const void* hostSend_ = nullptr;
+  void* hostRecv_ = nullptr;
+  volatile uint32_t* flag_ = nullptr;
+  bool completed_ = false;
+};
+
+// dst[i] = srcs[0][i] (op) … (op) srcs[nsrcs-1][i] on the device, ordered on `stream`, with the
+// rounding of base/reduce.h (half types accumulate in float and round once). All pointers are
+// device memory. Sum, Prod, Max, Min (Avg and PreMulSum reduce with Sum, as on the host).
+Status reduceN(DataType type, RedOpKind op, void* dst, const void* const* srcs, int nsrcs,
+               size_t count, void* stream);
+// Copies between any two memories, ordered on `stream`.
+Status memcpyAsync(void* dst, const void* src, size_t bytes, void* stream);
+Status streamSynchronize(void* stream);
+
+// For tests and tools: device memory and streams on the current device.
+Status deviceAlloc(size_t bytes, void** ptr);
+void deviceFree(void* ptr);
+Status streamCreate(void** stream);
+void streamDestroy(void* stream);
+Status setDevice(int device);
+
+// Pinned staging memory now cached by the pool (tests: it returns to the pool after use).
+size_t pooledPinnedBytes();
+
+namespace testing {
+// Replaces CUDA, for this process, by an emulation on the host so that everything above this
+// file (argument checks, the staged path through groups and workers, streams' ordering) is
+// tested where no GPU exists: "device memory" comes from deviceAlloc (plain memory that
+// pointerInfo reports as device memory), each stream is a thread running its operations in
+// order, and StreamStage does on it what it does on a real stream. Call before any other
+// function here; it cannot be undone.
+void useFakeDevice();
+bool fakeDevice();
+}  // namespace testing
+
+}  // namespace loom::cuda
