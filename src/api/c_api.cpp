@@ -7,6 +7,7 @@
 #include "algorithms/planner.h"
 #include "api/handles.h"
 #include "api/validate.h"
+#include "base/cuda.h"
 #include "base/log.h"
 #include "bootstrap/unique_id.h"
 #include "loom_features.h"
@@ -80,11 +81,20 @@ loomComm* wrap(std::unique_ptr<loom::runtime::Communicator> c) {
 
 loomResult_t runOp(const char* fn, loomComm* comm, OpDesc op, loomDataType_t datatype, int redop,
                    loomStream_t stream) {
-  Status s = loom::api::checkOp(comm, fn, &op, datatype, redop, stream);
+  loom::api::DeviceCall device;
+  Status s = loom::api::checkOp(comm, fn, &op, datatype, redop, stream, &device);
   if (!s.isOk()) return fail(s);
   loom::api::CallScope scope(comm);
   loom::log::RankScope rank(comm->comm->rank());
-  return done(loom::runtime::submit(comm->comm.get(), op));
+  if (!device.device) return done(loom::runtime::submit(comm->comm.get(), op));
+  // Device buffers: the collective runs on pinned copies, ordered on the stream (cuda.h).
+  if (Status e = comm->comm->asyncError(); !e.isOk()) return done(e);
+  auto stage = loom::cuda::StreamStage::create(
+      stream, {op.sendbuf, device.sendBytes, op.recvbuf, device.recvBytes, device.gpu});
+  if (!stage.isOk()) return done(Status(stage.status()).withContext(fn));
+  op.sendbuf = (*stage)->hostSend();
+  op.recvbuf = (*stage)->hostRecv();
+  return done(loom::runtime::submitStaged(comm->comm.get(), op, std::move(*stage)));
 }
 
 OpDesc makeOp(Collective c, const void* send, void* recv, size_t count, int root = 0,

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/cuda.h"
+
 namespace loom::api {
 
 namespace {
@@ -118,6 +120,34 @@ bool isAllowedAlias(const runtime::OpDesc& op, int rank, size_t block) {
   }
 }
 
+// Host or device memory (base/cuda.h), decided once per call from the buffers themselves.
+Status checkMemory(const char* fn, const runtime::OpDesc& op, size_t sendBytes, size_t recvBytes,
+                   loomStream_t stream, DeviceCall* device) {
+  *device = DeviceCall{};
+  // A NULL stream is a host call until the process has used the GPU path (cuda::inUse()):
+  // host-only programs never start CUDA and pay nothing here. A stream was checked by the
+  // caller (a GPU is available).
+  if (stream == nullptr && !cuda::inUse()) return Status::ok();
+  const bool sendDev =
+      sendBytes > 0 && cuda::pointerInfo(op.sendbuf).memory == cuda::Memory::kDevice;
+  const bool recvDev =
+      recvBytes > 0 && cuda::pointerInfo(op.recvbuf).memory == cuda::Memory::kDevice;
+  const bool anyDev = sendDev || recvDev;
+  if ((sendBytes > 0 && sendDev != anyDev) || (recvBytes > 0 && recvDev != anyDev))
+    return invalidArgument(std::string(fn) + ": sendbuff is " + (sendDev ? "device" : "host") +
+                           " memory but recvbuff is " + (recvDev ? "device" : "host") +
+                           " memory; one call takes one kind");
+  if (!anyDev && stream != nullptr && (sendBytes > 0 || recvBytes > 0))
+    return invalidArgument(std::string(fn) +
+                           ": a CUDA stream was given with host buffers (pass NULL as the stream "
+                           "for host memory, or device buffers with the stream)");
+  device->device = anyDev || stream != nullptr;
+  device->sendBytes = sendBytes;
+  device->recvBytes = recvBytes;
+  if (anyDev) device->gpu = cuda::pointerInfo(sendDev ? op.sendbuf : op.recvbuf).device;
+  return Status::ok();
+}
+
 }  // namespace
 
 Status checkComm(const loomComm* comm, const char* fn) {
@@ -129,12 +159,12 @@ Status checkComm(const loomComm* comm, const char* fn) {
 }
 
 Status checkOp(loomComm* comm, const char* fn, runtime::OpDesc* op, loomDataType_t datatype,
-               int redop, loomStream_t stream) {
+               int redop, loomStream_t stream, DeviceCall* device) {
   LOOM_RETURN_IF_ERROR(checkComm(comm, fn));
-  if (stream != nullptr)
-    return invalidUsage(std::string(fn) +
-                        ": a CUDA stream was given, but this build of loom has no GPU path yet "
-                        "(pass NULL for host buffers)");
+  std::string noGpu;
+  if (stream != nullptr && !cuda::available(&noGpu))
+    return invalidUsage(std::string(fn) + ": a CUDA stream was given, but " + noGpu +
+                        " (pass NULL for host buffers)");
   LOOM_RETURN_IF_ERROR(checkDatatypeAndOp(comm, fn, op, datatype, redop));
   const int rank = comm->comm->rank(), nranks = comm->comm->nranks();
   const bool rooted =
@@ -159,6 +189,7 @@ Status checkOp(loomComm* comm, const char* fn, runtime::OpDesc* op, loomDataType
   if (recvBytes > 0 && op->recvbuf == nullptr)
     return invalidArgument(std::string(fn) + ": recvbuff is NULL with count " +
                            std::to_string(op->count));
+  LOOM_RETURN_IF_ERROR(checkMemory(fn, *op, sendBytes, recvBytes, stream, device));
   if (sendBytes > 0 && recvBytes > 0) {
     const auto* s = static_cast<const char*>(op->sendbuf);
     const auto* r = static_cast<const char*>(op->recvbuf);

@@ -235,10 +235,10 @@ LaneProvider Communicator::laneProvider() {
   return [lanes](int peer, int lane, bool send) { return lanes->get(peer, lane, send); };
 }
 
-void Communicator::enqueue(std::vector<std::vector<Unit>> streams,
-                           std::shared_ptr<WorkState> work) {
+void Communicator::enqueue(std::vector<std::vector<Unit>> streams, std::shared_ptr<WorkState> work,
+                           std::vector<std::shared_ptr<cuda::StreamStage>> stages) {
   std::lock_guard<std::mutex> lock(queueMu_);
-  queue_.push_back(Task{std::move(streams), std::move(work)});
+  queue_.push_back(Task{std::move(streams), std::move(work), std::move(stages)});
   ++outstanding_;
   if (!worker_.joinable()) worker_ = std::thread([this] { workerLoop(); });
   queueCv_.notify_all();
@@ -261,7 +261,16 @@ void Communicator::workerLoop() {
       queue_.pop_front();
     }
     Status status;
-    {
+    // Device operations: their streams must have copied the inputs out first.
+    const Deadline deadline = Deadline::afterMs(config().timeoutMs);
+    for (const auto& stage : task.stages) {
+      status = stage->waitInputs(deadline, &engine_->abortFlag());
+      if (!status.isOk()) {
+        setAsyncError(status);
+        break;
+      }
+    }
+    if (status.isOk()) {
       std::lock_guard<std::mutex> engine(engineMu_);
       std::vector<Stream> streams;
       for (std::vector<Unit>& units : task.streams) {
@@ -271,6 +280,8 @@ void Communicator::workerLoop() {
       }
       status = drive(&streams);
     }
+    for (const auto& stage : task.stages)
+      stage->complete();
     task.work->complete(status);
     {
       std::lock_guard<std::mutex> lock(queueMu_);

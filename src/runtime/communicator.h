@@ -28,6 +28,7 @@
 #include "algorithms/cost_model.h"
 #include "algorithms/planner.h"
 #include "base/config.h"
+#include "base/cuda.h"
 #include "base/status.h"
 #include "bootstrap/bootstrap.h"
 #include "bootstrap/store.h"
@@ -122,7 +123,10 @@ class Communicator {
   std::mutex& engineMutex() { return engineMu_; }
   // Asynchronous path: queue streams of units for the worker, which drives them together;
   // work->complete() is called once they all ran.
-  void enqueue(std::vector<std::vector<Unit>> streams, std::shared_ptr<WorkState> work);
+  // Device operations' stages (base/cuda.h) are waited for before the units run and completed
+  // after, whatever the outcome.
+  void enqueue(std::vector<std::vector<Unit>> streams, std::shared_ptr<WorkState> work,
+               std::vector<std::shared_ptr<cuda::StreamStage>> stages = {});
   // True when no asynchronous work is queued or running (then the caller may run inline).
   bool idle();
 
@@ -182,6 +186,7 @@ class Communicator {
   struct Task {
     std::vector<std::vector<Unit>> streams;
     std::shared_ptr<WorkState> work;
+    std::vector<std::shared_ptr<cuda::StreamStage>> stages;
   };
   std::mutex queueMu_;
   std::condition_variable queueCv_;

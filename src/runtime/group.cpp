@@ -14,6 +14,7 @@ namespace {
 struct Recorded {
   Communicator* comm;
   OpDesc op;
+  std::shared_ptr<cuda::StreamStage> stage;  // device operations only
 };
 
 struct GroupState {
@@ -66,6 +67,19 @@ Status checkPlan(const Organised& plan) {
   return items.empty() ? Status::ok() : checkCollectives(items);
 }
 
+using Stages = std::map<Communicator*, std::vector<std::shared_ptr<cuda::StreamStage>>>;
+
+// A group with device operations: every communicator's part goes to its worker, which waits
+// for the streams first. Returns when host operations in the group are done (they are
+// blocking); device operations complete on their streams.
+Status runStaged(Organised plan, Stages stages, bool hostOps) {
+  LOOM_RETURN_IF_ERROR(checkPlan(plan));
+  auto work = std::make_shared<WorkState>(static_cast<int>(plan.size()));
+  for (auto& [comm, streams] : plan)
+    comm->enqueue(std::move(streams), work, std::move(stages[comm]));
+  return hostOps ? work->wait(Deadline::never()) : Status::ok();
+}
+
 Status runBlocking(Organised plan) {
   LOOM_RETURN_IF_ERROR(checkPlan(plan));
   bool allIdle = true;
@@ -112,17 +126,56 @@ Status runOne(Communicator* comm, const OpDesc& op) {
 
 }  // namespace
 
+// Takes the operation's sequence number; inside a group records it (true).
+static bool numberAndRecord(Communicator* comm, OpDesc* op,
+                            std::shared_ptr<cuda::StreamStage>* stage) {
+  if (isP2p(*op))
+    op->seq = comm->nextP2pSeq(op->peer, op->collective == algo::Collective::kSend);
+  else
+    op->seq = comm->nextCollectiveSeq();
+  if (tGroup.depth == 0) return false;
+  tGroup.ops.push_back({comm, *op, std::move(*stage)});
+  return true;
+}
+
 Status submit(Communicator* comm, OpDesc op) {
   LOOM_RETURN_IF_ERROR(comm->asyncError());
-  if (isP2p(op))
-    op.seq = comm->nextP2pSeq(op.peer, op.collective == algo::Collective::kSend);
-  else
-    op.seq = comm->nextCollectiveSeq();
-  if (tGroup.depth > 0) {
-    tGroup.ops.push_back({comm, op});
-    return Status::ok();
-  }
+  std::shared_ptr<cuda::StreamStage> none;
+  if (numberAndRecord(comm, &op, &none)) return Status::ok();
   return runOne(comm, op);
+}
+
+Status submitStaged(Communicator* comm, OpDesc op, std::unique_ptr<cuda::StreamStage> stage) {
+  LOOM_RETURN_IF_ERROR(comm->asyncError());
+  std::shared_ptr<cuda::StreamStage> shared = std::move(stage);
+  if (numberAndRecord(comm, &op, &shared)) return Status::ok();
+  if (comm->config().check && !isP2p(op)) LOOM_RETURN_IF_ERROR(checkCollectives({{comm, {&op}}}));
+  LOOM_RETURN_IF_ERROR(shared->finishOnStream());
+  std::vector<std::vector<Unit>> streams(1);
+  streams[0].emplace_back();
+  streams[0][0].ops.push_back(op);
+  std::vector<std::shared_ptr<cuda::StreamStage>> stages;
+  stages.push_back(std::move(shared));
+  comm->enqueue(std::move(streams), std::make_shared<WorkState>(1), std::move(stages));
+  return Status::ok();
+}
+
+// Splits the device operations' stages out of a recorded group, after ordering the second
+// half of each on its stream (StreamStage::finishOnStream), in issue order. *any: whether
+// there were device operations.
+static Status takeStages(std::vector<Recorded>* ops, Stages* stages, bool* hostOps, bool* any) {
+  *any = false;
+  *hostOps = false;
+  for (Recorded& r : *ops) {
+    if (r.stage) {
+      *any = true;
+      LOOM_RETURN_IF_ERROR(r.stage->finishOnStream());
+      (*stages)[r.comm].push_back(std::move(r.stage));
+    } else {
+      *hostOps = true;
+    }
+  }
+  return Status::ok();
 }
 
 void groupStart() {
@@ -139,6 +192,10 @@ Status groupEnd() {
   std::vector<Recorded> ops = std::move(tGroup.ops);
   tGroup.ops.clear();
   if (ops.empty()) return Status::ok();
+  Stages stages;
+  bool hostOps = false, device = false;
+  LOOM_RETURN_IF_ERROR(takeStages(&ops, &stages, &hostOps, &device));
+  if (device) return runStaged(organise(std::move(ops)), std::move(stages), hostOps);
   return runBlocking(organise(std::move(ops)));
 }
 
@@ -148,13 +205,17 @@ Result<std::shared_ptr<WorkState>> groupEndAsync() {
     return invalidUsage("loomGroupEndAsync must close the outermost group (depth " +
                         std::to_string(tGroup.depth) + ")");
   tGroup.depth = 0;
-  Organised plan = organise(std::move(tGroup.ops));
+  std::vector<Recorded> ops = std::move(tGroup.ops);
   tGroup.ops.clear();
+  Stages stages;
+  bool hostOps = false, device = false;
+  LOOM_RETURN_IF_ERROR(takeStages(&ops, &stages, &hostOps, &device));
+  Organised plan = organise(std::move(ops));
   LOOM_RETURN_IF_ERROR(checkPlan(plan));
   // Zero parts (an empty group) is a work that is already complete.
   auto work = std::make_shared<WorkState>(static_cast<int>(plan.size()));
   for (auto& [comm, streams] : plan)
-    comm->enqueue(std::move(streams), work);
+    comm->enqueue(std::move(streams), work, std::move(stages[comm]));
   return work;
 }
 

@@ -7,13 +7,15 @@
 // exchange cannot deadlock and one thread can drive all ranks of loomCommInitAll.
 //
 // Units run on the calling thread when the communicators have no asynchronous work pending,
-// otherwise they are queued behind it (order is preserved).
+// otherwise they are queued behind it (order is preserved). Operations on device buffers always
+// run on the communicator's worker, after their stream reached them (submitStaged).
 //
 // Thread-safety: group state is per thread.
 #pragma once
 
 #include <memory>
 
+#include "base/cuda.h"
 #include "base/status.h"
 #include "runtime/communicator.h"
 #include "runtime/op.h"
@@ -22,6 +24,11 @@
 namespace loom::runtime {
 
 Status submit(Communicator* comm, OpDesc op);
+// An operation on device buffers (base/cuda.h): op's buffers are the stage's pinned copies.
+// Outside a group it is queued for the communicator's worker and the call returns at once;
+// inside one it joins the group, whose groupEnd then returns without waiting for the device
+// operations (their completion is ordered on their streams).
+Status submitStaged(Communicator* comm, OpDesc op, std::unique_ptr<cuda::StreamStage> stage);
 void groupStart();
 // InvalidUsage without a matching groupStart.
 Status groupEnd();
