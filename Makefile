@@ -8,7 +8,8 @@
 #   make format  clang-format every source file
 #   make asan / make tsan   the test suite under sanitizers (build-asan/, build-tsan/)
 #   make test-asan / make test-tsan   the reliability subset under sanitizers: fault tests
-#                (they include the collective sweep), transport conformance, base, api and the
+#                (they include the collective sweep), transport conformance, base, api, the GPU
+#                path on the emulated device (gpu_fake_test) and the
 #                NCCL C test program (SAN_BINS, SAN_NCCL_MODES); not part of `make test` (its
 #                15-minute budget), but .ci/run runs both after it (docs/RELIABILITY.md)
 #   make ci      what .ci/run does: make test, then test-asan and test-tsan
@@ -34,16 +35,16 @@ endif
 SOAK_SECONDS ?= 120
 FUZZ_SECONDS ?= 60
 # The fault tests include the collective sweep through the fault wrapper on every transport.
-SAN_TARGETS := fault_test transport_conformance_test base_test api_test nccl_test_c
+SAN_TARGETS := fault_test transport_conformance_test base_test api_test nccl_test_c gpu_fake_test
 SAN_BINS := tests/fault/fault_test tests/conformance/transport_conformance_test \
-  tests/unit/base/base_test tests/unit/api/api_test
+  tests/unit/base/base_test tests/unit/api/api_test tests/gpu/gpu_fake_test
 # compat/nccl's C test program: ranks as threads (one per rank, or one thread driving all in
 # groups), non-blocking communicators, one rank.
 SAN_NCCL_MODES := basic threads nonblocking single
 comma := ,
 # $(1) build directory, $(2) LOOM_SANITIZE value, $(3) the sanitizer's runtime options.
 define sanitizer_subset
-	cmake -S . -B $(1) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_SANITIZE=$(2) -DLOOM_BUILD_PERF=OFF
+	cmake -S . -B $(1) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_SANITIZE=$(2) -DLOOM_BUILD_PERF=OFF -DLOOM_CUDA=OFF
 	cmake --build $(1) -j $(JOBS) --target $(SAN_TARGETS)
 	cd $(1) && for t in $(SAN_BINS); do echo "== $$t"; $(3) ./$$t --gtest_brief=1 || exit 1; done
 	cd $(1) && for m in $(SAN_NCCL_MODES); do echo "== nccl_test_c $$m"; \
@@ -78,10 +79,10 @@ format:
 	git ls-files '*.h' '*.hpp' '*.cpp' '*.cc' '*.cu' | xargs clang-format -i
 
 asan:
-	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DLOOM_SANITIZE=address,undefined -DLOOM_BUILD_PERF=OFF"
+	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DLOOM_SANITIZE=address,undefined -DLOOM_BUILD_PERF=OFF -DLOOM_CUDA=OFF"
 
 tsan:
-	$(MAKE) test BUILD=build-tsan CMAKE_FLAGS="-DLOOM_SANITIZE=thread -DLOOM_BUILD_PERF=OFF"
+	$(MAKE) test BUILD=build-tsan CMAKE_FLAGS="-DLOOM_SANITIZE=thread -DLOOM_BUILD_PERF=OFF -DLOOM_CUDA=OFF"
 
 test-asan: deps
 	$(call sanitizer_subset,build-asan,address$(comma)undefined,UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)

@@ -7,6 +7,7 @@
 
 #include "loom/loom.h"
 #include "loom/loom.hpp"
+#include "ranks.h"
 #include "sweep.h"
 
 namespace loom::test {
@@ -40,20 +41,6 @@ std::vector<loomComm_t> initAll(const Param& p, int timeoutMs = 30000, const cha
 void destroyAll(std::vector<loomComm_t>& comms) {
   for (loomComm_t c : comms)
     EXPECT_EQ(loomCommDestroy(c), loomSuccess);
-}
-
-// Runs fn(rank) on one thread per rank and reports every rank's failures.
-template <typename Fn>
-void onEveryRank(int nranks, Fn fn) {
-  std::vector<std::vector<std::string>> failures(nranks);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < nranks; ++r)
-    threads.emplace_back([&, r] { failures[r] = fn(r); });
-  for (std::thread& t : threads)
-    t.join();
-  for (int r = 0; r < nranks; ++r)
-    for (size_t i = 0; i < failures[r].size() && i < 5; ++i)
-      ADD_FAILURE() << failures[r][i];
 }
 
 class CollectivesTest : public testing::TestWithParam<Param> {};

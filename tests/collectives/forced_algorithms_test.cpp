@@ -24,6 +24,7 @@
 #include "base/config.h"
 #include "bootstrap/store.h"
 #include "loom/loom.h"
+#include "ranks.h"
 #include "runtime/init.h"
 #include "sweep.h"
 
@@ -136,19 +137,6 @@ std::vector<loomComm_t> initForced(const Param& p) {
     comms.push_back(handle);
   }
   return comms;
-}
-
-template <typename Fn>
-void onEveryRank(int nranks, Fn fn) {
-  std::vector<std::vector<std::string>> failures(nranks);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < nranks; ++r)
-    threads.emplace_back([&, r] { failures[r] = fn(r); });
-  for (std::thread& t : threads)
-    t.join();
-  for (int r = 0; r < nranks; ++r)
-    for (size_t i = 0; i < failures[r].size() && i < 5; ++i)
-      ADD_FAILURE() << "rank " << r << ": " << failures[r][i];
 }
 
 class ForcedAlgorithmTest : public testing::TestWithParam<Param> {

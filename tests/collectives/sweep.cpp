@@ -4,6 +4,7 @@
 #include <functional>
 #include <sstream>
 
+#include "base/cuda.h"
 #include "values.h"
 
 namespace loom::test {
@@ -18,7 +19,46 @@ struct Ctx {
   int nranks;
   std::vector<std::string>* failures;
   int iteration = 0;
+  void* stream = nullptr;  // device mode (SweepOptions::device): buffers mirrored on the GPU
 };
+
+// Translates a pointer into one of the call's host buffers to the same offset in its mirror.
+using Map = std::function<void*(const void*)>;
+
+// Runs `call` on the host buffers, or in device mode on device copies of them: each buffer is
+// copied to the device, the call is issued on the stream, the stream is synchronised and every
+// buffer copied back, so the checks that follow read what the device buffers hold.
+loomResult_t run(Ctx* c, std::vector<Bytes*> bufs,
+                 const std::function<loomResult_t(const Map&, loomStream_t)>& call) {
+  if (!c->stream) return call([](const void* p) { return const_cast<void*>(p); }, nullptr);
+  std::vector<void*> dev(bufs.size(), nullptr);
+  auto release = [&] {
+    for (void* d : dev)
+      cuda::deviceFree(d);
+  };
+  for (size_t i = 0; i < bufs.size(); ++i)
+    if (!cuda::deviceAlloc(bufs[i]->size(), &dev[i]).isOk() ||
+        !cuda::memcpyAsync(dev[i], bufs[i]->data(), bufs[i]->size(), c->stream).isOk()) {
+      release();
+      c->failures->push_back("device mirror: allocation or copy failed");
+      return loomUnhandledCudaError;
+    }
+  Map map = [&](const void* p) -> void* {
+    if (!p) return nullptr;
+    const auto* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < bufs.size(); ++i)
+      if (b >= bufs[i]->data() && b < bufs[i]->data() + bufs[i]->size())
+        return static_cast<uint8_t*>(dev[i]) + (b - bufs[i]->data());
+    return const_cast<void*>(p);  // not a mirrored buffer: passed as is
+  };
+  loomResult_t r = call(map, c->stream);
+  for (size_t i = 0; i < bufs.size(); ++i)
+    if (!cuda::memcpyAsync(bufs[i]->data(), dev[i], bufs[i]->size(), c->stream).isOk())
+      r = loomUnhandledCudaError;
+  if (!cuda::streamSynchronize(c->stream).isOk()) r = loomUnhandledCudaError;
+  release();
+  return r;
+}
 
 std::string where(const char* coll, loomDataType_t t, int op, size_t count, bool inPlace, int rank,
                   int root = -1) {
@@ -82,7 +122,12 @@ bool reductions(Ctx* c, loomDataType_t t, int op, size_t count, bool inPlace) {
     Bytes orig = in;
     std::string w = where("allreduce", t, op, count, inPlace, rank);
     void* dst = inPlace ? in.data() : out.data();
-    ok = callOk(c, loomAllReduce(in.data(), dst, count, t, rop, c->comm, nullptr), w) &&
+    ok = callOk(c,
+                run(c, {&in, &out},
+                    [&](const Map& m, loomStream_t st) {
+                      return loomAllReduce(m(in.data()), m(dst), count, t, rop, c->comm, st);
+                    }),
+                w) &&
          same(c, t, static_cast<uint8_t*>(dst), want.data(), count, w) &&
          (inPlace || same(c, t, in.data(), orig.data(), count, w + " (send buffer changed)"));
   }
@@ -95,7 +140,12 @@ bool reductions(Ctx* c, loomDataType_t t, int op, size_t count, bool inPlace) {
       expectedReduction(t, op, n, rank * count + i, want.data() + i * es);
     std::string w = where("reducescatter", t, op, count, inPlace, rank);
     uint8_t* dst = inPlace ? in.data() + rank * count * es : out.data();
-    ok = callOk(c, loomReduceScatter(in.data(), dst, count, t, rop, c->comm, nullptr), w) &&
+    ok = callOk(c,
+                run(c, {&in, &out},
+                    [&](const Map& m, loomStream_t st) {
+                      return loomReduceScatter(m(in.data()), m(dst), count, t, rop, c->comm, st);
+                    }),
+                w) &&
          same(c, t, dst, want.data(), count, w);
   }
   // Reduce to a root that moves with the iteration.
@@ -109,7 +159,12 @@ bool reductions(Ctx* c, loomDataType_t t, int op, size_t count, bool inPlace) {
     std::string w = where("reduce", t, op, count, inPlace, rank, root);
     // Non-roots pass a NULL receive buffer: the API says it is unused there.
     void* dst = rank != root ? nullptr : inPlace ? in.data() : out.data();
-    ok = callOk(c, loomReduce(in.data(), dst, count, t, rop, root, c->comm, nullptr), w) &&
+    ok = callOk(c,
+                run(c, {&in, &out},
+                    [&](const Map& m, loomStream_t st) {
+                      return loomReduce(m(in.data()), m(dst), count, t, rop, root, c->comm, st);
+                    }),
+                w) &&
          (rank != root || same(c, t, static_cast<uint8_t*>(dst), want.data(), count, w));
   }
   if (created) loomRedOpDestroy(rop, c->comm);
@@ -135,7 +190,12 @@ bool movement(Ctx* c, loomDataType_t t, size_t count, bool inPlace) {
       src = out.data() + rank * block;
     }
     std::string w = where("allgather", t, -1, count, inPlace, rank);
-    if (!callOk(c, loomAllGather(src, out.data(), count, t, c->comm, nullptr), w) ||
+    if (!callOk(c,
+                run(c, {&in, &out},
+                    [&](const Map& m, loomStream_t st) {
+                      return loomAllGather(m(src), m(out.data()), count, t, c->comm, st);
+                    }),
+                w) ||
         !same(c, t, out.data(), want.data(), count * n, w))
       return false;
   }
@@ -148,7 +208,12 @@ bool movement(Ctx* c, loomDataType_t t, size_t count, bool inPlace) {
     if (rank == root && inPlace) buf = want;
     const void* src = rank != root ? nullptr : inPlace ? buf.data() : in.data();
     std::string w = where("broadcast", t, -1, count, inPlace, rank, root);
-    if (!callOk(c, loomBroadcast(src, buf.data(), count, t, root, c->comm, nullptr), w) ||
+    if (!callOk(c,
+                run(c, {&buf, &in},
+                    [&](const Map& m, loomStream_t st) {
+                      return loomBroadcast(m(src), m(buf.data()), count, t, root, c->comm, st);
+                    }),
+                w) ||
         !same(c, t, buf.data(), want.data(), count, w))
       return false;
   }
@@ -162,7 +227,12 @@ bool movement(Ctx* c, loomDataType_t t, size_t count, bool inPlace) {
       }
     uint8_t* dst = inPlace ? in.data() : out.data();
     std::string w = where("alltoall", t, -1, count, inPlace, rank);
-    if (!callOk(c, loomAllToAll(in.data(), dst, count, t, c->comm, nullptr), w) ||
+    if (!callOk(c,
+                run(c, {&in, &out},
+                    [&](const Map& m, loomStream_t st) {
+                      return loomAllToAll(m(in.data()), m(dst), count, t, c->comm, st);
+                    }),
+                w) ||
         !same(c, t, dst, want.data(), count * n, w))
       return false;
   }
@@ -181,7 +251,12 @@ bool movement(Ctx* c, loomDataType_t t, size_t count, bool inPlace) {
     }
     std::string w = where("gather", t, -1, count, inPlace, rank, root);
     void* dst = rank == root ? out.data() : nullptr;
-    if (!callOk(c, loomGather(src, dst, count, t, root, c->comm, nullptr), w) ||
+    if (!callOk(c,
+                run(c, {&in, &out},
+                    [&](const Map& m, loomStream_t st) {
+                      return loomGather(m(src), m(dst), count, t, root, c->comm, st);
+                    }),
+                w) ||
         (rank == root && !same(c, t, out.data(), want.data(), count * n, w)))
       return false;
   }
@@ -196,7 +271,12 @@ bool movement(Ctx* c, loomDataType_t t, size_t count, bool inPlace) {
     const void* src = rank == root ? in.data() : nullptr;
     uint8_t* dst = rank == root && inPlace ? in.data() + root * block : out.data();
     std::string w = where("scatter", t, -1, count, inPlace, rank, root);
-    if (!callOk(c, loomScatter(src, dst, count, t, root, c->comm, nullptr), w) ||
+    if (!callOk(c,
+                run(c, {&in, &out},
+                    [&](const Map& m, loomStream_t st) {
+                      return loomScatter(m(src), m(dst), count, t, root, c->comm, st);
+                    }),
+                w) ||
         !same(c, t, dst, want.data(), count, w))
       return false;
   }
@@ -208,6 +288,7 @@ bool movement(Ctx* c, loomDataType_t t, size_t count, bool inPlace) {
 std::vector<std::string> runSweep(loomComm_t comm, const SweepOptions& options) {
   std::vector<std::string> failures;
   Ctx c{comm, 0, 0, &failures};
+  c.stream = options.stream;
   loomCommUserRank(comm, &c.rank);
   loomCommCount(comm, &c.nranks);
   std::vector<loomDataType_t> types = options.types;
@@ -225,44 +306,54 @@ std::vector<std::string> runSweep(loomComm_t comm, const SweepOptions& options) 
   return failures;
 }
 
-std::vector<std::string> runPointToPoint(loomComm_t comm) {
+std::vector<std::string> runPointToPoint(loomComm_t comm, void* stream) {
   std::vector<std::string> failures;
   Ctx c{comm, 0, 0, &failures};
+  c.stream = stream;
   loomCommUserRank(comm, &c.rank);
   loomCommCount(comm, &c.nranks);
   const int n = c.nranks, rank = c.rank;
   for (size_t count : {size_t{0}, size_t{1}, size_t{1000}, size_t{50000}}) {
     // Ring exchange: everyone sends right and receives from the left, in one group.
-    std::vector<int32_t> out(count), in(count, -1);
+    Bytes outB(count * 4 + 1), inB(count * 4 + 1, 0xff);
+    auto* out = reinterpret_cast<int32_t*>(outB.data());
+    auto* in = reinterpret_cast<int32_t*>(inB.data());
     for (size_t i = 0; i < count; ++i)
       out[i] = static_cast<int32_t>(rank * 100000 + i);
     std::string w =
         "ring exchange count " + std::to_string(count) + " rank " + std::to_string(rank);
-    loomGroupStart();
-    loomSend(out.data(), count, loomInt32, (rank + 1) % n, comm, nullptr);
-    loomRecv(in.data(), count, loomInt32, (rank + n - 1) % n, comm, nullptr);
-    if (!callOk(&c, loomGroupEnd(), w)) return failures;
+    loomResult_t r = run(&c, {&outB, &inB}, [&](const Map& m, loomStream_t st) {
+      loomGroupStart();
+      loomSend(m(out), count, loomInt32, (rank + 1) % n, comm, st);
+      loomRecv(m(in), count, loomInt32, (rank + n - 1) % n, comm, st);
+      return loomGroupEnd();
+    });
+    if (!callOk(&c, r, w)) return failures;
     for (size_t i = 0; i < count; ++i)
       if (in[i] != static_cast<int32_t>(((rank + n - 1) % n) * 100000 + i)) {
         failures.push_back(w + ": element " + std::to_string(i) + " wrong");
         return failures;
       }
     // All pairs, including self: everyone sends a distinct block to everyone.
-    std::vector<std::vector<int64_t>> send(n, std::vector<int64_t>(count)),
-        recv(n, std::vector<int64_t>(count, -1));
+    Bytes sendB(n * count * 8 + 1), recvB(n * count * 8 + 1, 0xff);
+    auto* send = reinterpret_cast<int64_t*>(sendB.data());
+    auto* recv = reinterpret_cast<int64_t*>(recvB.data());
     for (int p = 0; p < n; ++p)
       for (size_t i = 0; i < count; ++i)
-        send[p][i] = rank * 1000003 + p * 1009 + i;
+        send[p * count + i] = rank * 1000003 + p * 1009 + i;
     w = "all-pairs exchange count " + std::to_string(count) + " rank " + std::to_string(rank);
-    loomGroupStart();
-    for (int p = 0; p < n; ++p) {
-      loomSend(send[p].data(), count, loomInt64, p, comm, nullptr);
-      loomRecv(recv[p].data(), count, loomInt64, p, comm, nullptr);
-    }
-    if (!callOk(&c, loomGroupEnd(), w)) return failures;
+    r = run(&c, {&sendB, &recvB}, [&](const Map& m, loomStream_t st) {
+      loomGroupStart();
+      for (int p = 0; p < n; ++p) {
+        loomSend(m(send + p * count), count, loomInt64, p, comm, st);
+        loomRecv(m(recv + p * count), count, loomInt64, p, comm, st);
+      }
+      return loomGroupEnd();
+    });
+    if (!callOk(&c, r, w)) return failures;
     for (int p = 0; p < n; ++p)
       for (size_t i = 0; i < count; ++i)
-        if (recv[p][i] != static_cast<int64_t>(p * 1000003 + rank * 1009 + i)) {
+        if (recv[p * count + i] != static_cast<int64_t>(p * 1000003 + rank * 1009 + i)) {
           failures.push_back(w + ": from rank " + std::to_string(p) + " element " +
                              std::to_string(i) + " wrong");
           return failures;

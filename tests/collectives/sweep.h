@@ -16,11 +16,14 @@ struct SweepOptions {
   std::vector<loomDataType_t> types;  // empty = all
   bool reductions = true;
   bool movement = true;
+  // A cudaStream_t: every call runs on device copies of its buffers, ordered on this stream
+  // (the GPU path). NULL: host buffers.
+  void* stream = nullptr;
 };
 
 // Returns one line per failure (empty = everything matched). Stops at the first failing call.
 std::vector<std::string> runSweep(loomComm_t comm, const SweepOptions& options);
 // Grouped Send/Recv: ring exchange, all-pairs exchange, sends to self.
-std::vector<std::string> runPointToPoint(loomComm_t comm);
+std::vector<std::string> runPointToPoint(loomComm_t comm, void* stream = nullptr);
 
 }  // namespace loom::test

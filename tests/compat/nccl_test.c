@@ -4,7 +4,8 @@
  * Built against compat's nccl.h (and, when CUDA's is installed, once more against NVIDIA's
  * nccl.h, then run with loom's library on LD_LIBRARY_PATH: the drop-in case). Ranks are threads
  * in this process or forked processes, rendezvous on 127.0.0.1. Every exported function is
- * called, with its error paths. Host memory only: the GPU path is not built yet.
+ * called, with its error paths. Host memory only: device buffers go to loom's GPU path, whose
+ * tests are tests/gpu (they need a GPU).
  *
  * usage: nccl_test basic|threads|nonblocking|single|procs|env
  * Every mode sets a deadline with alarm(): a hang fails the test instead of blocking ctest.
@@ -138,7 +139,7 @@ static void testMemory(void) {
 }
 
 /* Host entry points of NCCL's device API (nccl_device.h, not part of nccl.h): declared here
- * with opaque pointers; each returns ncclInvalidUsage until loom has a GPU path. */
+ * with opaque pointers; each returns ncclInvalidUsage (loom has no device-side API). */
 typedef struct {
   int nRanks, rank, stride;
 } TestTeam;

@@ -16,10 +16,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "base/cuda.h"
 #include "loom/loom.h"
 #include "runtime/testing.h"
 #include "sweep.h"
@@ -31,6 +33,23 @@ int sweep(loomComm_t comm) {
   std::vector<std::string> f = loom::test::runSweep(comm, loom::test::SweepOptions{});
   std::vector<std::string> p = loom::test::runPointToPoint(comm);
   f.insert(f.end(), p.begin(), p.end());
+  for (const std::string& s : f)
+    std::fprintf(stderr, "FAIL %s\n", s.c_str());
+  return f.empty() ? 0 : 1;
+}
+
+// The sweep on device buffers (the GPU path): every process uses device 0, several ranks on
+// one GPU. Exit 77 (skipped) without a usable GPU.
+int gpuSweep(loomComm_t comm) {
+  void* stream = nullptr;
+  if (!loom::cuda::available() || !loom::cuda::streamCreate(&stream).isOk()) return 77;
+  loom::test::SweepOptions o;
+  o.counts = {0, 1, 7, 1000, 70000};
+  o.stream = stream;
+  std::vector<std::string> f = loom::test::runSweep(comm, o);
+  std::vector<std::string> p = loom::test::runPointToPoint(comm, stream);
+  f.insert(f.end(), p.begin(), p.end());
+  loom::cuda::streamDestroy(stream);
   for (const std::string& s : f)
     std::fprintf(stderr, "FAIL %s\n", s.c_str());
   return f.empty() ? 0 : 1;
@@ -143,6 +162,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (std::string(argv[1]) == "faults" && (argc != 4 || !installFaults(argv[2]))) return 2;
+  if (std::getenv("LOOM_TEST_FAKE_GPU")) loom::cuda::testing::useFakeDevice();
   loomComm_t comm;
   loomResult_t r = loomCommInitEnv(&comm, nullptr);
   if (r != loomSuccess) {
@@ -153,6 +173,8 @@ int main(int argc, char** argv) {
   int rc = 2;
   if (mode == "sweep") {
     rc = sweep(comm);
+  } else if (mode == "gpu-sweep") {
+    rc = gpuSweep(comm);
   } else if ((mode == "die" || mode == "exit" || mode == "abort") && argc == 4) {
     const Victim how = mode == "die"    ? Victim::kKill
                        : mode == "exit" ? Victim::kExit

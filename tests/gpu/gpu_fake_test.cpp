@@ -1,0 +1,196 @@
+// The GPU path's host side, on the emulated device (cuda::testing::useFakeDevice): argument
+// checks, the staged path through groups, the communicator's worker and its ordering on
+// streams, with ranks as threads and as processes. It runs everywhere; gpu_test runs the same
+// sweep on a real GPU.
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "base/cuda.h"
+#include "launcher.h"
+#include "loom/loom.h"
+#include "ranks.h"
+#include "sweep.h"
+
+namespace loom::test {
+namespace {
+
+// Before main: the emulation must be in place before anything asks about CUDA.
+const bool kFake = [] {
+  cuda::testing::useFakeDevice();
+  return true;
+}();
+
+std::vector<loomComm_t> initAll(int n, const char* transport) {
+  loomConfig_t cfg = LOOM_CONFIG_INITIALIZER;
+  cfg.transport = transport;
+  cfg.timeoutMs = 60000;
+  std::vector<loomComm_t> comms(n);
+  EXPECT_EQ(loomCommInitAll(comms.data(), n, nullptr, &cfg), loomSuccess)
+      << loomGetLastError(nullptr);
+  return comms;
+}
+
+struct Param {
+  const char* transport;
+  int nranks;
+};
+
+class FakeGpuThreads : public testing::TestWithParam<Param> {};
+
+TEST_P(FakeGpuThreads, EveryCollectiveTypeAndOpIsExactOnDeviceBuffers) {
+  ASSERT_TRUE(kFake && cuda::available());
+  const int n = GetParam().nranks;
+  std::vector<loomComm_t> comms = initAll(n, GetParam().transport);
+  onEveryRank(n, [&](int r) {
+    void* stream = nullptr;
+    if (!cuda::streamCreate(&stream).isOk()) return std::vector<std::string>{"no stream"};
+    SweepOptions o;
+    o.counts = {0, 1, 7, 1000};
+    o.stream = stream;
+    std::vector<std::string> f = runSweep(comms[r], o);
+    std::vector<std::string> p = runPointToPoint(comms[r], stream);
+    f.insert(f.end(), p.begin(), p.end());
+    cuda::streamDestroy(stream);
+    return f;
+  });
+  for (loomComm_t c : comms)
+    EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+
+INSTANTIATE_TEST_SUITE_P(Emulated, FakeGpuThreads,
+                         testing::Values(Param{"loopback", 1}, Param{"loopback", 3},
+                                         Param{"shm", 2}),
+                         [](const testing::TestParamInfo<Param>& i) {
+                           return std::string(i.param.transport) + "_" +
+                                  std::to_string(i.param.nranks) + "ranks";
+                         });
+
+// One thread drives every rank in one group (loomCommInitAll's use): the group returns at
+// once, each communicator's worker runs its part when the streams reach it.
+TEST(FakeGpu, OneThreadDrivesEveryRankThroughAGroupOfDeviceCalls) {
+  const int n = 4;
+  const size_t count = 1000;
+  std::vector<loomComm_t> comms = initAll(n, "loopback");
+  std::vector<void*> streams(n), in(n), out(n);
+  for (int r = 0; r < n; ++r) {
+    ASSERT_TRUE(cuda::streamCreate(&streams[r]).isOk());
+    ASSERT_TRUE(cuda::deviceAlloc(count * 4, &in[r]).isOk());
+    ASSERT_TRUE(cuda::deviceAlloc(count * 4, &out[r]).isOk());
+    std::vector<float> v(count, static_cast<float>(r + 1));
+    ASSERT_TRUE(cuda::memcpyAsync(in[r], v.data(), count * 4, streams[r]).isOk());
+  }
+  ASSERT_EQ(loomGroupStart(), loomSuccess);
+  for (int r = 0; r < n; ++r)
+    ASSERT_EQ(loomAllReduce(in[r], out[r], count, loomFloat32, loomSum, comms[r], streams[r]),
+              loomSuccess)
+        << loomGetLastError(comms[r]);
+  ASSERT_EQ(loomGroupEnd(), loomSuccess);
+  for (int r = 0; r < n; ++r) {
+    std::vector<float> v(count, 0.0f);
+    ASSERT_TRUE(cuda::memcpyAsync(v.data(), out[r], count * 4, streams[r]).isOk());
+    ASSERT_TRUE(cuda::streamSynchronize(streams[r]).isOk());
+    EXPECT_EQ(v[0], 10.0f);
+    EXPECT_EQ(v[count - 1], 10.0f);
+    cuda::deviceFree(in[r]);
+    cuda::deviceFree(out[r]);
+    cuda::streamDestroy(streams[r]);
+  }
+  for (loomComm_t c : comms)
+    EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+
+// Issue order holds across kinds: a host call after a device call on the same communicator
+// waits for it (it queues behind the worker), and sees the same sequence on every rank.
+TEST(FakeGpu, HostCallsAfterDeviceCallsKeepTheirOrder) {
+  const int n = 2;
+  std::vector<loomComm_t> comms = initAll(n, "loopback");
+  onEveryRank(n, [&](int r) {
+    std::vector<std::string> f;
+    void* stream = nullptr;
+    void* dev = nullptr;
+    if (!cuda::streamCreate(&stream).isOk() || !cuda::deviceAlloc(64 * 4, &dev).isOk())
+      return std::vector<std::string>{"no stream"};
+    for (int i = 0; i < 20; ++i) {
+      std::vector<int32_t> v(64, r + i), back(64);
+      cuda::memcpyAsync(dev, v.data(), 64 * 4, stream).ignoreError();
+      if (loomAllReduce(dev, dev, 64, loomInt32, loomSum, comms[r], stream) != loomSuccess)
+        f.push_back(std::string("device allreduce: ") + loomGetLastError(comms[r]));
+      int32_t h = 100 * i + r, hs = 0;
+      if (loomAllReduce(&h, &hs, 1, loomInt32, loomSum, comms[r], nullptr) != loomSuccess)
+        f.push_back(std::string("host allreduce: ") + loomGetLastError(comms[r]));
+      if (hs != 200 * i + 1) f.push_back("host allreduce " + std::to_string(i) + " wrong");
+      cuda::memcpyAsync(back.data(), dev, 64 * 4, stream).ignoreError();
+      cuda::streamSynchronize(stream).ignoreError();
+      if (back[63] != 2 * i + 1) f.push_back("device allreduce " + std::to_string(i) + " wrong");
+    }
+    cuda::deviceFree(dev);
+    cuda::streamDestroy(stream);
+    return f;
+  });
+  for (loomComm_t c : comms)
+    EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+
+TEST(FakeGpu, MixedOrMisplacedBuffersAreInvalidArgument) {
+  std::vector<loomComm_t> comms = initAll(1, "loopback");
+  void* dev = nullptr;
+  void* stream = nullptr;
+  ASSERT_TRUE(cuda::deviceAlloc(64, &dev).isOk());
+  ASSERT_TRUE(cuda::streamCreate(&stream).isOk());
+  float host[16] = {};
+  EXPECT_EQ(loomAllReduce(host, dev, 16, loomFloat32, loomSum, comms[0], stream),
+            loomInvalidArgument);
+  EXPECT_NE(std::string(loomGetLastError(comms[0])).find("one call takes one kind"),
+            std::string::npos)
+      << loomGetLastError(comms[0]);
+  EXPECT_EQ(loomAllReduce(host, host, 16, loomFloat32, loomSum, comms[0], stream),
+            loomInvalidArgument);
+  EXPECT_NE(std::string(loomGetLastError(comms[0])).find("host buffers"), std::string::npos);
+  // Device buffers with a NULL stream use the default stream.
+  EXPECT_EQ(loomAllReduce(dev, dev, 16, loomFloat32, loomSum, comms[0], nullptr), loomSuccess)
+      << loomGetLastError(comms[0]);
+  EXPECT_TRUE(cuda::streamSynchronize(nullptr).isOk());
+  cuda::deviceFree(dev);
+  cuda::streamDestroy(stream);
+  EXPECT_EQ(loomCommDestroy(comms[0]), loomSuccess);
+}
+
+// A peer that never arrives: the device call fails with the communicator's timeout, the error
+// is sticky, and the stream is released (it does not wait forever).
+TEST(FakeGpu, APeerThatNeverComesTimesOutAndReleasesTheStream) {
+  loomConfig_t cfg = LOOM_CONFIG_INITIALIZER;
+  cfg.transport = "loopback";
+  cfg.timeoutMs = 1000;
+  std::vector<loomComm_t> comms(2);
+  ASSERT_EQ(loomCommInitAll(comms.data(), 2, nullptr, &cfg), loomSuccess);
+  void* stream = nullptr;
+  void* dev = nullptr;
+  ASSERT_TRUE(cuda::streamCreate(&stream).isOk());
+  ASSERT_TRUE(cuda::deviceAlloc(1024, &dev).isOk());
+  // Rank 0 alone: its worker waits for rank 1, which never calls.
+  ASSERT_EQ(loomAllReduce(dev, dev, 256, loomFloat32, loomSum, comms[0], stream), loomSuccess);
+  ASSERT_TRUE(cuda::streamSynchronize(stream).isOk());  // returns: the stream was released
+  loomResult_t async = loomSuccess;
+  ASSERT_EQ(loomCommGetAsyncError(comms[0], &async), loomSuccess);
+  EXPECT_EQ(async, loomTimeout) << loomGetLastError(comms[0]);
+  // Sticky: the next call reports it at once.
+  EXPECT_EQ(loomAllReduce(dev, dev, 256, loomFloat32, loomSum, comms[0], stream), loomTimeout);
+  cuda::deviceFree(dev);
+  cuda::streamDestroy(stream);
+  loomCommAbort(comms[0]);
+  loomCommAbort(comms[1]);
+}
+
+// Ranks as processes: the worker's device sweep on the emulation, over shared memory.
+TEST(FakeGpu, EveryCollectiveIsExactWithProcesses) {
+  LaunchResult res = launchRanks(siblingBinary("../multiproc/loom_test_worker"), {"gpu-sweep"}, 3,
+                                 {{"LOOM_TRANSPORT", "shm"}, {"LOOM_TEST_FAKE_GPU", "1"}}, 240000);
+  EXPECT_FALSE(res.timedOut);
+  for (size_t r = 0; r < res.ranks.size(); ++r)
+    EXPECT_EQ(res.ranks[r].exitCode, 0) << "rank " << r << ":\n" << res.ranks[r].output;
+}
+
+}  // namespace
+}  // namespace loom::test
