@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "check.h"
+#include "gpu.h"
 #include "json.h"
 #include "report.h"
 
@@ -29,6 +30,11 @@ class RankBench {
  public:
   RankBench(const Options& options, const RankSetup& setup, loomComm_t* comm)
       : o_(options), s_(setup), comm_(comm) {}
+  ~RankBench() {
+    gpu::free(dsend_);
+    gpu::free(drecv_);
+    gpu::destroyStream(stream_);
+  }
   int run();
 
  private:
@@ -45,9 +51,42 @@ class RankBench {
   bool timeAdaptive(const RowSpec& row, void* send, void* recv, double* seconds, int* iters,
                     bool* stopSweep);
   bool callOnce(const RowSpec& row, void* send, void* recv) {
-    return ok(loom::perf::runCollective(row.kind, *comm_, send, recv, row.counts, row.type, row.op,
-                                        row.root),
+    return ok(loom::perf::runCollective(row.kind, *comm_, onDevice(send), onDevice(recv),
+                                        row.counts, row.type, row.op, row.root, stream_),
               collInfo(row.kind).name);
+  }
+  // --device cuda: the host buffers are the benchmark's view (values are prepared and checked
+  // there); every call uses device buffers at the same offsets, on stream_.
+  void* onDevice(void* p) const {
+    if (!stream_ || !p) return p;
+    auto* b = static_cast<char*>(p);
+    auto* hs = static_cast<char*>(send_.get());
+    auto* hr = static_cast<char*>(recv_.get());
+    if (b >= hs && b < hs + bytes_) return static_cast<char*>(dsend_) + (b - hs);
+    if (b >= hr && b < hr + bytes_) return static_cast<char*>(drecv_) + (b - hr);
+    return p;
+  }
+  bool gpuOk(bool good, const std::string& error) {
+    if (!good) {
+      std::fprintf(stderr, "loom-perf: rank %d: %s\n", s_.rank, error.c_str());
+      return ok(loomUnhandledCudaError, "device memory");
+    }
+    return true;
+  }
+  // Waits for the calls queued on the stream (the timing includes them).
+  bool drain() {
+    std::string e;
+    return !stream_ || gpuOk(gpu::synchronize(stream_, &e), e);
+  }
+  bool upload() {
+    std::string e;
+    return !stream_ || (gpuOk(gpu::copy(dsend_, send_.get(), bytes_, &e), e) &&
+                        gpuOk(gpu::copy(drecv_, recv_.get(), bytes_, &e), e));
+  }
+  bool download() {
+    std::string e;
+    return !stream_ || (gpuOk(gpu::copy(send_.get(), dsend_, bytes_, &e), e) &&
+                        gpuOk(gpu::copy(recv_.get(), drecv_, bytes_, &e), e));
   }
   bool barrier() { return ok(loomBarrier(*comm_, nullptr), "barrier"); }
   std::string chosenAlgorithm(const RowSpec& row) const;
@@ -57,6 +96,10 @@ class RankBench {
   const RankSetup& s_;
   loomComm_t* comm_;
   std::unique_ptr<void, FreeDeleter> send_, recv_;
+  size_t bytes_ = 0;
+  void* dsend_ = nullptr;  // --device cuda
+  void* drecv_ = nullptr;
+  void* stream_ = nullptr;
   std::unique_ptr<Reporter> reporter_;  // global rank 0 only
   std::vector<RunRecord> runs_;
   bool failed_ = false;
@@ -88,7 +131,15 @@ bool RankBench::allocate() {
   }
   std::memset(send_.get(), 0, bytes);  // fault the pages in, and start from sane values
   std::memset(recv_.get(), 0, bytes);
-  return true;
+  bytes_ = bytes;
+  if (o_.device != "cuda") return true;
+  std::string e;
+  if (!gpu::available(&e) || !gpu::selectDevice(s_.rank, &e) || !(dsend_ = gpu::alloc(bytes, &e)) ||
+      !(drecv_ = gpu::alloc(bytes, &e)) || !(stream_ = gpu::createStream(&e))) {
+    std::fprintf(stderr, "loom-perf: rank %d: --device cuda: %s\n", s_.rank, e.c_str());
+    return false;
+  }
+  return upload();
 }
 
 std::vector<RankDesc> RankBench::describeRanks() {
@@ -136,8 +187,9 @@ bool RankBench::timeFixed(const RowSpec& row, void* send, void* recv, double* se
     for (int a = 0; a < o_.aggIters; ++a)
       if (!callOnce(row, send, recv)) break;
     if (o_.aggIters > 1 && !ok(loomGroupEnd(), "group end")) return false;
-    if (failed_ || (o_.blocking && !barrier())) return false;
+    if (failed_ || (o_.blocking && (!drain() || !barrier()))) return false;
   }
+  if (!drain()) return false;
   const double mine = (nowSeconds() - t0) / (static_cast<double>(o_.iters) * o_.aggIters);
   *seconds = combineTime(mine, o_.average);
   return !failed_;
@@ -152,7 +204,7 @@ bool RankBench::timeAdaptive(const RowSpec& row, void* send, void* recv, double*
   // The first warm-up call is a probe (max over ranks).
   if (!barrier()) return false;
   double t = nowSeconds();
-  if (!callOnce(row, send, recv)) return false;
+  if (!callOnce(row, send, recv) || !drain()) return false;
   const double probe = combineTime(nowSeconds() - t, 3);
   if (probe > o_.slowLimitSec) {
     *iters = 1;
@@ -165,13 +217,15 @@ bool RankBench::timeAdaptive(const RowSpec& row, void* send, void* recv, double*
   t = nowSeconds();
   for (int i = 0; i < rest; ++i)
     if (!callOnce(row, send, recv)) return false;
+  if (!drain()) return false;
   const double perCall = combineTime(rest > 0 ? (nowSeconds() - t) / rest : probe, 3);
   if (perCall > 0 && perCall * *iters > o_.budgetSec)
     *iters = std::max(3, static_cast<int>(o_.budgetSec / perCall));
   if (!barrier()) return false;
   t = nowSeconds();
   for (int i = 0; i < *iters; ++i)
-    if (!callOnce(row, send, recv) || (o_.blocking && !barrier())) return false;
+    if (!callOnce(row, send, recv) || (o_.blocking && (!drain() || !barrier()))) return false;
+  if (!drain()) return false;
   *seconds = combineTime((nowSeconds() - t) / *iters, how);
   return !failed_;
 }
@@ -180,7 +234,7 @@ bool RankBench::check(const RowSpec& row, void* send, void* recv, Measurement* m
   const ValueModel values(row.type, row.op, row.nranks);
   for (int c = 0; c < o_.check; ++c) {
     prepareRow(row, values, send, recv);
-    if (!callOnce(row, send, recv)) return false;
+    if (!upload() || !callOnce(row, send, recv) || !drain() || !download()) return false;
     if (o_.corruptRank == s_.rank) corruptOutput(row, recv);
     std::string first;
     int64_t counts[2] = {countWrong(row, values, recv, &first), 0};
@@ -205,6 +259,7 @@ Measurement RankBench::measure(RowSpec row, RunRecord* run, bool* stopSweep) {
   void *send = nullptr, *recv = nullptr;
   rowPointers(row, send_.get(), recv_.get(), &send, &recv);
   prepareRow(row, ValueModel(row.type, row.op, row.nranks), send, recv);
+  if (!upload()) return m;
   double seconds = 0;
   m.iters = o_.iters;
   const bool timed = o_.budgetSec > 0 ? timeAdaptive(row, send, recv, &seconds, &m.iters, stopSweep)
@@ -231,7 +286,7 @@ bool RankBench::warmUp(const RowSpec& base, const std::vector<size_t>& sizes) {
     for (int i = 0; i < o_.warmupIters; ++i)
       if (!callOnce(row, send, recv)) return false;
   }
-  return true;
+  return drain();
 }
 
 // The planner's choice for the row's call (recorded in the JSON so perf/planner_sweep.sh can
@@ -346,7 +401,7 @@ int RankBench::run() {
   const std::string start = nowString();
   if (s_.rank == 0) reporter_ = std::make_unique<Reporter>(o_, stdout);
   if (!allocate()) {
-    ok(loomInternalError, "allocation");
+    ok(o_.device == "cuda" ? loomUnhandledCudaError : loomSystemError, "allocation");
     return 1;
   }
   for (CollKind kind : o_.collectives)

@@ -122,7 +122,8 @@ void bandwidth(CollKind kind, const Counts& counts, size_t elementBytes, int nra
 }
 
 loomResult_t runCollective(CollKind kind, loomComm_t comm, const void* sendbuf, void* recvbuf,
-                           const Counts& counts, loomDataType_t type, OpKind op, int root) {
+                           const Counts& counts, loomDataType_t type, OpKind op, int root,
+                           loomStream_t stream) {
   loomRedOp_t redop = builtinOp(op);
   if (op == OpKind::kMulSum && collInfo(kind).reduces) {
     alignas(8) unsigned char scalar[8];
@@ -134,28 +135,28 @@ loomResult_t runCollective(CollKind kind, loomComm_t comm, const void* sendbuf, 
   loomResult_t r = loomSuccess;
   switch (kind) {
     case CollKind::kAllReduce:
-      r = loomAllReduce(sendbuf, recvbuf, n, type, redop, comm, nullptr);
+      r = loomAllReduce(sendbuf, recvbuf, n, type, redop, comm, stream);
       break;
     case CollKind::kBroadcast:
-      r = loomBroadcast(sendbuf, recvbuf, n, type, root, comm, nullptr);
+      r = loomBroadcast(sendbuf, recvbuf, n, type, root, comm, stream);
       break;
     case CollKind::kReduce:
-      r = loomReduce(sendbuf, recvbuf, n, type, redop, root, comm, nullptr);
+      r = loomReduce(sendbuf, recvbuf, n, type, redop, root, comm, stream);
       break;
     case CollKind::kAllGather:
-      r = loomAllGather(sendbuf, recvbuf, n, type, comm, nullptr);
+      r = loomAllGather(sendbuf, recvbuf, n, type, comm, stream);
       break;
     case CollKind::kReduceScatter:
-      r = loomReduceScatter(sendbuf, recvbuf, n, type, redop, comm, nullptr);
+      r = loomReduceScatter(sendbuf, recvbuf, n, type, redop, comm, stream);
       break;
     case CollKind::kAllToAll:
-      r = loomAllToAll(sendbuf, recvbuf, n, type, comm, nullptr);
+      r = loomAllToAll(sendbuf, recvbuf, n, type, comm, stream);
       break;
     case CollKind::kGather:
-      r = loomGather(sendbuf, recvbuf, n, type, root, comm, nullptr);
+      r = loomGather(sendbuf, recvbuf, n, type, root, comm, stream);
       break;
     case CollKind::kScatter:
-      r = loomScatter(sendbuf, recvbuf, n, type, root, comm, nullptr);
+      r = loomScatter(sendbuf, recvbuf, n, type, root, comm, stream);
       break;
     case CollKind::kSendRecv: {
       int rank = 0, nranks = 1;
@@ -163,9 +164,9 @@ loomResult_t runCollective(CollKind kind, loomComm_t comm, const void* sendbuf, 
       loomCommCount(comm, &nranks);
       // A ring: send to the next rank, receive from the previous one, as one group.
       loomGroupStart();
-      r = loomSend(sendbuf, n, type, (rank + 1) % nranks, comm, nullptr);
+      r = loomSend(sendbuf, n, type, (rank + 1) % nranks, comm, stream);
       if (r == loomSuccess)
-        r = loomRecv(recvbuf, n, type, (rank - 1 + nranks) % nranks, comm, nullptr);
+        r = loomRecv(recvbuf, n, type, (rank - 1 + nranks) % nranks, comm, stream);
       const loomResult_t end = loomGroupEnd();
       if (r == loomSuccess) r = end;
       break;

@@ -79,10 +79,13 @@ void bandwidth(CollKind kind, const Counts& counts, size_t elementBytes, int nra
 // The busbw factor alone (for tests and docs).
 double busFactor(CollKind kind, int nranks);
 
-// One call of the collective on host buffers (stream NULL: blocking). `op` is ignored for
-// collectives that do not reduce; mulsum creates a PreMulSum op with scalar 2 around the call.
-// sendbuf/recvbuf are already offset for in-place rows.
+// One call of the collective: on host buffers with stream NULL (blocking), or on device
+// buffers ordered on `stream`. `op` is ignored for collectives that do not reduce; mulsum
+// creates a PreMulSum op with scalar 2 around the call (the op is bound at the call, so it may
+// be destroyed while the call is still queued on the stream). sendbuf/recvbuf are already
+// offset for in-place rows.
 loomResult_t runCollective(CollKind kind, loomComm_t comm, const void* sendbuf, void* recvbuf,
-                           const Counts& counts, loomDataType_t type, OpKind op, int root);
+                           const Counts& counts, loomDataType_t type, OpKind op, int root,
+                           loomStream_t stream = nullptr);
 
 }  // namespace loom::perf

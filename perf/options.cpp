@@ -33,7 +33,7 @@ constexpr char kUsage[] =
     "  -z, --blocking 0/1       barrier after every call (default 0)\n"
     "  -a, --average 0/1/2/3    time over ranks: rank 0, mean, min, max (default 1)\n"
     "  -t, --nthreads N         ranks as threads in each process (default 1)\n"
-    "  -g, --ngpus N            must be 1 (host memory)\n"
+    "  -g, --ngpus N            GPUs per rank: must be 1 (see --device)\n"
     "  -T, --timeout SECONDS    loom's deadline for every wait (default LOOM_TIMEOUT_MS)\n"
     "  -C, --report_cputime 0/1 label the time column 'cputime'\n"
     "  -G, -p, -y, -R           accepted and ignored (CUDA graphs, parallel init, NULL\n"
@@ -43,6 +43,8 @@ constexpr char kUsage[] =
     "  --algo NAME              force an algorithm (LOOM_ALGO=<collective>:NAME), or give\n"
     "                           a full LOOM_ALGO value containing ':'\n"
     "  --transport NAME         auto, loopback, shm or socket\n"
+    "  --device host|cuda       where the buffers live (default host); cuda: device memory\n"
+    "                           on GPU (rank mod #GPUs), calls ordered on a CUDA stream\n"
     "  --json FILE              write every row to FILE (rank 0)\n"
     "  --peer-format LABEL      print the peers' raw format (shared/peers/summarize.py)\n"
     "                           instead of the table: out-of-place rows, time = max over\n"
@@ -258,6 +260,9 @@ int applyExtra(std::string_view name, std::string_view value, Options* o, std::s
     if (value != "auto" && value != "loopback" && value != "shm" && value != "socket")
       return *error = "--transport: expected auto, loopback, shm or socket", -1;
     o->transport = value;
+  } else if (name == "device") {
+    if (value != "host" && value != "cuda") return *error = "--device: expected host or cuda", -1;
+    o->device = value;
   } else if (name == "json") {
     o->jsonPath = value;
   } else if (name == "peer-format") {

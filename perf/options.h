@@ -17,7 +17,7 @@ struct Options {
   std::vector<CollKind> collectives;
   // ---- nccl-tests flags ----
   int nThreads = 1;                       // -t: ranks as threads per process
-  int nGpus = 1;                          // -g: must be 1 (host memory)
+  int nGpus = 1;                          // -g: GPUs per rank, must be 1
   size_t minBytes = 32u << 20;            // -b
   size_t maxBytes = 32u << 20;            // -e
   size_t stepBytes = 1u << 20;            // -i
@@ -35,15 +35,16 @@ struct Options {
   int timeoutSec = 0;          // -T: loom's deadline for every wait (0 = LOOM_TIMEOUT_MS)
   bool reportCpuTime = false;  // -C: header says "cputime" (host timing is CPU time)
   // ---- loom extras ----
-  int np = 0;               // -np N: start N local ranks of this program
-  std::string algo;         // --algo NAME or "coll:name;…" (LOOM_ALGO)
-  std::string transport;    // --transport auto|loopback|shm|socket
-  std::string jsonPath;     // --json FILE: every row, written by rank 0
-  std::string peerLabel;    // --peer-format LABEL: the peers' raw format (summarize.py)
-  double budgetSec = 0;     // --budget S: adaptive iterations, as the peer benchmarks
-  double slowLimitSec = 2;  // --slow-limit S: with --budget, one call slower stops
-  int corruptRank = -1;     // --test-corrupt RANK: flip one output element (tests)
-  std::string plotOutput;   // --plot OUT.svg RESULT.json…: draw, run nothing
+  int np = 0;                   // -np N: start N local ranks of this program
+  std::string algo;             // --algo NAME or "coll:name;…" (LOOM_ALGO)
+  std::string transport;        // --transport auto|loopback|shm|socket
+  std::string device = "host";  // --device host|cuda: where the buffers live
+  std::string jsonPath;         // --json FILE: every row, written by rank 0
+  std::string peerLabel;        // --peer-format LABEL: the peers' raw format (summarize.py)
+  double budgetSec = 0;         // --budget S: adaptive iterations, as the peer benchmarks
+  double slowLimitSec = 2;      // --slow-limit S: with --budget, one call slower stops
+  int corruptRank = -1;         // --test-corrupt RANK: flip one output element (tests)
+  std::string plotOutput;       // --plot OUT.svg RESULT.json…: draw, run nothing
   std::vector<std::string> plotInputs;
   std::string calibrateOutput;    // --calibrate FILE: write a cost-model profile, run nothing else
   std::vector<std::string> args;  // argv as given (for the JSON record)

@@ -33,9 +33,10 @@ void Reporter::header(const CollInfo& coll, int nranks, int nprocs,
                factor ? "factor" : "bytes", o.warmupIters, o.iters, o.aggIters, o.check, 0);
   std::fprintf(out_,
                "# loom-perf %s: loom %d.%d.%d, %d ranks (%d processes x %d threads), transport "
-               "%s, LOOM_ALGO %s%s\n",
+               "%s, LOOM_ALGO %s, %s buffers%s\n",
                coll.name, LOOM_MAJOR, LOOM_MINOR, LOOM_PATCH, nranks, nprocs, o.nThreads,
                transport.c_str(), algo.empty() ? "default" : algo.c_str(),
+               o.device == "cuda" ? "device (CUDA)" : "host",
                o.budgetSec > 0 ? ", adaptive iterations (--budget)" : "");
   if (o.blocking) {
     std::fprintf(out_,
