@@ -27,31 +27,39 @@ bool isReduction(CallKind k) {
   return k == CallKind::kAllReduce || k == CallKind::kReduce || k == CallKind::kReduceScatter;
 }
 
-// Hands one call to loom (inside or outside a loom group).
+// cudaStreamLegacy: NCCL's stream 0 is CUDA's default stream, while loom's NULL stream means
+// host memory, so device calls on stream 0 name the legacy default stream explicitly.
+const loomStream_t kLegacyDefaultStream = reinterpret_cast<loomStream_t>(0x1);
+
+// Hands one call to loom (inside or outside a loom group): device buffers with their stream
+// (loom's GPU path), host buffers blocking (the stream has nothing to order there).
 loomResult_t callLoom(const Call& c, loomRedOp_t op) {
   const auto t = static_cast<loomDataType_t>(c.datatype);
   loomComm_t l = c.comm->loom;
+  const loomStream_t stream = !c.device  ? nullptr
+                              : c.stream ? static_cast<loomStream_t>(c.stream)
+                                         : kLegacyDefaultStream;
   switch (c.kind) {
     case CallKind::kAllReduce:
-      return loomAllReduce(c.send, c.recv, c.count, t, op, l, nullptr);
+      return loomAllReduce(c.send, c.recv, c.count, t, op, l, stream);
     case CallKind::kBroadcast:
-      return loomBroadcast(c.send, c.recv, c.count, t, c.root, l, nullptr);
+      return loomBroadcast(c.send, c.recv, c.count, t, c.root, l, stream);
     case CallKind::kReduce:
-      return loomReduce(c.send, c.recv, c.count, t, op, c.root, l, nullptr);
+      return loomReduce(c.send, c.recv, c.count, t, op, c.root, l, stream);
     case CallKind::kAllGather:
-      return loomAllGather(c.send, c.recv, c.count, t, l, nullptr);
+      return loomAllGather(c.send, c.recv, c.count, t, l, stream);
     case CallKind::kReduceScatter:
-      return loomReduceScatter(c.send, c.recv, c.count, t, op, l, nullptr);
+      return loomReduceScatter(c.send, c.recv, c.count, t, op, l, stream);
     case CallKind::kAllToAll:
-      return loomAllToAll(c.send, c.recv, c.count, t, l, nullptr);
+      return loomAllToAll(c.send, c.recv, c.count, t, l, stream);
     case CallKind::kGather:
-      return loomGather(c.send, c.recv, c.count, t, c.root, l, nullptr);
+      return loomGather(c.send, c.recv, c.count, t, c.root, l, stream);
     case CallKind::kScatter:
-      return loomScatter(c.send, c.recv, c.count, t, c.root, l, nullptr);
+      return loomScatter(c.send, c.recv, c.count, t, c.root, l, stream);
     case CallKind::kSend:
-      return loomSend(c.send, c.count, t, c.root, l, nullptr);
+      return loomSend(c.send, c.count, t, c.root, l, stream);
     case CallKind::kRecv:
-      return loomRecv(c.recv, c.count, t, c.root, l, nullptr);
+      return loomRecv(c.recv, c.count, t, c.root, l, stream);
   }
   return loomInternalError;
 }
@@ -234,10 +242,9 @@ ncclResult_t start(Call c, const char* fn) {
                                            " is neither a built-in ncclRedOp_t nor a PreMulSum "
                                            "op created on this communicator");
   }
-  r = loom::nccl::checkHostBuffer(c.send, fn, "sendbuff");
-  if (r == ncclSuccess && c.recv != c.send) r = loom::nccl::checkHostBuffer(c.recv, fn, "recvbuff");
-  if (r != ncclSuccess) return r;
-  return loom::nccl::issue(c, fn);
+  Call call = c;
+  call.device = loom::nccl::isDeviceMemory(c.send) || loom::nccl::isDeviceMemory(c.recv);
+  return loom::nccl::issue(call, fn);
 }
 
 constexpr int kNoOp = -1;
@@ -249,8 +256,9 @@ int raw(const E& e) {
 
 // datatype and op are the raw values the caller passed (rawValue), checked by start().
 Call make(CallKind kind, const void* send, void* recv, size_t count, int datatype, int op, int root,
-          ncclComm_t comm) {
+          ncclComm_t comm, cudaStream_t stream) {
   Call c;
+  c.stream = stream;
   c.kind = kind;
   c.send = send;
   c.recv = recv;
@@ -267,76 +275,83 @@ Call make(CallKind kind, const void* send, void* recv, size_t count, int datatyp
 extern "C" {
 
 ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count,
-                           ncclDataType_t datatype, ncclRedOp_t op, ncclComm_t comm, cudaStream_t) {
-  return start(
-      make(CallKind::kAllReduce, sendbuff, recvbuff, count, raw(datatype), raw(op), 0, comm),
-      "ncclAllReduce");
+                           ncclDataType_t datatype, ncclRedOp_t op, ncclComm_t comm,
+                           cudaStream_t stream) {
+  return start(make(CallKind::kAllReduce, sendbuff, recvbuff, count, raw(datatype), raw(op), 0,
+                    comm, stream),
+               "ncclAllReduce");
 }
 
 ncclResult_t ncclBroadcast(const void* sendbuff, void* recvbuff, size_t count,
-                           ncclDataType_t datatype, int root, ncclComm_t comm, cudaStream_t) {
-  return start(
-      make(CallKind::kBroadcast, sendbuff, recvbuff, count, raw(datatype), kNoOp, root, comm),
-      "ncclBroadcast");
+                           ncclDataType_t datatype, int root, ncclComm_t comm,
+                           cudaStream_t stream) {
+  return start(make(CallKind::kBroadcast, sendbuff, recvbuff, count, raw(datatype), kNoOp, root,
+                    comm, stream),
+               "ncclBroadcast");
 }
 
 ncclResult_t ncclBcast(void* buff, size_t count, ncclDataType_t datatype, int root, ncclComm_t comm,
-                       cudaStream_t) {
-  return start(make(CallKind::kBroadcast, buff, buff, count, raw(datatype), kNoOp, root, comm),
-               "ncclBcast");
+                       cudaStream_t stream) {
+  return start(
+      make(CallKind::kBroadcast, buff, buff, count, raw(datatype), kNoOp, root, comm, stream),
+      "ncclBcast");
 }
 
 ncclResult_t ncclReduce(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype,
-                        ncclRedOp_t op, int root, ncclComm_t comm, cudaStream_t) {
-  return start(
-      make(CallKind::kReduce, sendbuff, recvbuff, count, raw(datatype), raw(op), root, comm),
-      "ncclReduce");
+                        ncclRedOp_t op, int root, ncclComm_t comm, cudaStream_t stream) {
+  return start(make(CallKind::kReduce, sendbuff, recvbuff, count, raw(datatype), raw(op), root,
+                    comm, stream),
+               "ncclReduce");
 }
 
 ncclResult_t ncclAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
-                           ncclDataType_t datatype, ncclComm_t comm, cudaStream_t) {
-  return start(
-      make(CallKind::kAllGather, sendbuff, recvbuff, sendcount, raw(datatype), kNoOp, 0, comm),
-      "ncclAllGather");
+                           ncclDataType_t datatype, ncclComm_t comm, cudaStream_t stream) {
+  return start(make(CallKind::kAllGather, sendbuff, recvbuff, sendcount, raw(datatype), kNoOp, 0,
+                    comm, stream),
+               "ncclAllGather");
 }
 
 ncclResult_t ncclReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
                                ncclDataType_t datatype, ncclRedOp_t op, ncclComm_t comm,
-                               cudaStream_t) {
+                               cudaStream_t stream) {
   return start(make(CallKind::kReduceScatter, sendbuff, recvbuff, recvcount, raw(datatype), raw(op),
-                    0, comm),
+                    0, comm, stream),
                "ncclReduceScatter");
 }
 
 ncclResult_t ncclAlltoAll(const void* sendbuff, void* recvbuff, size_t count,
-                          ncclDataType_t datatype, ncclComm_t comm, cudaStream_t) {
-  return start(make(CallKind::kAllToAll, sendbuff, recvbuff, count, raw(datatype), kNoOp, 0, comm),
-               "ncclAlltoAll");
+                          ncclDataType_t datatype, ncclComm_t comm, cudaStream_t stream) {
+  return start(
+      make(CallKind::kAllToAll, sendbuff, recvbuff, count, raw(datatype), kNoOp, 0, comm, stream),
+      "ncclAlltoAll");
 }
 
 ncclResult_t ncclGather(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype,
-                        int root, ncclComm_t comm, cudaStream_t) {
-  return start(make(CallKind::kGather, sendbuff, recvbuff, count, raw(datatype), kNoOp, root, comm),
-               "ncclGather");
+                        int root, ncclComm_t comm, cudaStream_t stream) {
+  return start(
+      make(CallKind::kGather, sendbuff, recvbuff, count, raw(datatype), kNoOp, root, comm, stream),
+      "ncclGather");
 }
 
 ncclResult_t ncclScatter(const void* sendbuff, void* recvbuff, size_t count,
-                         ncclDataType_t datatype, int root, ncclComm_t comm, cudaStream_t) {
+                         ncclDataType_t datatype, int root, ncclComm_t comm, cudaStream_t stream) {
   return start(
-      make(CallKind::kScatter, sendbuff, recvbuff, count, raw(datatype), kNoOp, root, comm),
+      make(CallKind::kScatter, sendbuff, recvbuff, count, raw(datatype), kNoOp, root, comm, stream),
       "ncclScatter");
 }
 
 ncclResult_t ncclSend(const void* sendbuff, size_t count, ncclDataType_t datatype, int peer,
-                      ncclComm_t comm, cudaStream_t) {
-  return start(make(CallKind::kSend, sendbuff, nullptr, count, raw(datatype), kNoOp, peer, comm),
-               "ncclSend");
+                      ncclComm_t comm, cudaStream_t stream) {
+  return start(
+      make(CallKind::kSend, sendbuff, nullptr, count, raw(datatype), kNoOp, peer, comm, stream),
+      "ncclSend");
 }
 
 ncclResult_t ncclRecv(void* recvbuff, size_t count, ncclDataType_t datatype, int peer,
-                      ncclComm_t comm, cudaStream_t) {
-  return start(make(CallKind::kRecv, nullptr, recvbuff, count, raw(datatype), kNoOp, peer, comm),
-               "ncclRecv");
+                      ncclComm_t comm, cudaStream_t stream) {
+  return start(
+      make(CallKind::kRecv, nullptr, recvbuff, count, raw(datatype), kNoOp, peer, comm, stream),
+      "ncclRecv");
 }
 
 ncclResult_t ncclGroupStart(void) {

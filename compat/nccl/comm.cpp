@@ -226,9 +226,10 @@ loomConfig_t loomConfigFor(const std::string& name) {
 }
 
 // ---- CUDA probing ----
-// loom has no GPU path yet, so compat never loads CUDA itself. A process that uses CUDA has the
-// driver library loaded; dlopen(RTLD_NOLOAD) finds it without loading it, and the driver API
-// answers "is this pointer device memory" and "which device is current".
+// compat never loads CUDA itself (loom's GPU path has its own runtime). A process that uses
+// CUDA has the driver library loaded; dlopen(RTLD_NOLOAD) finds it without loading it, and the
+// driver API answers "is this pointer device memory" and "which device is current", and
+// allocates for ncclMemAlloc.
 
 namespace {
 
@@ -248,6 +249,11 @@ void* cudaDriver() {
 }
 
 }  // namespace
+
+void* cudaDriverSymbol(const char* name) {
+  void* h = cudaDriver();
+  return h ? dlsym(h, name) : nullptr;
+}
 
 int currentCudaDevice() {
   void* h = cudaDriver();
@@ -279,8 +285,8 @@ ncclResult_t checkHostBuffer(const void* p, const char* fn, const char* what) {
   if (!isDeviceMemory(p)) return ncclSuccess;
   char buf[256];
   std::snprintf(buf, sizeof(buf),
-                "%s: %s %p is CUDA device memory; loom's NCCL library runs on host memory only "
-                "until loom's GPU path exists (see docs/NCCL.md)",
+                "%s: %s %p is CUDA device memory, which loom's NCCL library does not take here "
+                "(see docs/NCCL.md)",
                 fn, what, p);
   return fail(ncclInvalidUsage, buf);
 }

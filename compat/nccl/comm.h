@@ -164,9 +164,13 @@ ncclResult_t resolveOp(ncclComm* comm, int op, int datatype, loomRedOp_t* out, b
 
 // The CUDA device current on this thread, or -1 when the process does not use CUDA.
 int currentCudaDevice();
-// True when p is CUDA device memory that the host cannot read (loom has no GPU path yet).
+// True when p is CUDA device memory that the host cannot read: calls on it go to loom's GPU
+// path with their stream.
 bool isDeviceMemory(const void* p);
-// InvalidUsage naming fn and the buffer when p is device memory.
+// A CUDA driver API function of the process's already-loaded libcuda.so.1; NULL when the
+// process does not use CUDA.
+void* cudaDriverSymbol(const char* name);
+// InvalidUsage naming fn and the buffer when p is device memory (what still needs the host).
 ncclResult_t checkHostBuffer(const void* p, const char* fn, const char* what);
 
 }  // namespace loom::nccl

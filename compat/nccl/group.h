@@ -34,6 +34,8 @@ struct Call {
   int op = -1;                 // ncclRedOp_t of reductions, -1 otherwise
   int root = 0;                // root of rooted collectives, peer of Send/Recv
   ncclComm* comm = nullptr;
+  cudaStream_t stream = nullptr;  // as passed
+  bool device = false;            // the buffers are device memory: loom orders it on stream
 };
 
 // True between ncclGroupStart and the matching outermost ncclGroupEnd on this thread.

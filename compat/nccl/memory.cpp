@@ -22,6 +22,10 @@ std::set<void*>& allocations() {
   static auto* live = new std::set<void*>();  // never freed: used until exit
   return *live;
 }
+std::set<void*>& deviceAllocations() {  // from cuMemAlloc (a CUDA process)
+  static auto* live = new std::set<void*>();
+  return *live;
+}
 
 struct Registration {
   void* buff;
@@ -54,10 +58,22 @@ extern "C" {
 ncclResult_t ncclMemAlloc(void** ptr, size_t size) {
   if (!ptr) return fail(ncclInvalidArgument, "ncclMemAlloc: ptr is NULL");
   *ptr = nullptr;
-  if (loom::nccl::currentCudaDevice() >= 0)
-    return fail(ncclInvalidUsage,
-                "ncclMemAlloc: this process uses CUDA, and ncclMemAlloc must then return device "
-                "memory, which needs loom's GPU path (not built yet); use cudaMalloc");
+  if (loom::nccl::currentCudaDevice() >= 0) {
+    // A CUDA process: device memory of the current device, from the driver it already loaded
+    // (cuMemAlloc_v2; loom's GPU path takes it like any cudaMalloc'd buffer).
+    using MemAllocFn = int (*)(unsigned long long*, size_t);
+    auto memAlloc = reinterpret_cast<MemAllocFn>(loom::nccl::cudaDriverSymbol("cuMemAlloc_v2"));
+    unsigned long long d = 0;
+    const int rc = memAlloc ? memAlloc(&d, size == 0 ? kAlignBytes : size) : -1;
+    if (rc != 0)
+      return fail(ncclUnhandledCudaError, "ncclMemAlloc: cuMemAlloc of " + std::to_string(size) +
+                                              " bytes failed (CUresult " + std::to_string(rc) +
+                                              ")");
+    std::lock_guard<std::mutex> lock(gAllocMu);
+    deviceAllocations().insert(reinterpret_cast<void*>(d));
+    *ptr = reinterpret_cast<void*>(d);
+    return ncclSuccess;
+  }
   // Without CUDA in the process the caller can only use host memory: give page-aligned memory.
   void* p = nullptr;
   const size_t bytes =
@@ -75,6 +91,15 @@ ncclResult_t ncclMemFree(void* ptr) {
   if (!ptr) return ncclSuccess;
   {
     std::lock_guard<std::mutex> lock(gAllocMu);
+    if (deviceAllocations().erase(ptr) == 1) {
+      using MemFreeFn = int (*)(unsigned long long);
+      auto memFree = reinterpret_cast<MemFreeFn>(loom::nccl::cudaDriverSymbol("cuMemFree_v2"));
+      const int rc = memFree ? memFree(reinterpret_cast<unsigned long long>(ptr)) : -1;
+      if (rc != 0)
+        return fail(ncclUnhandledCudaError,
+                    "ncclMemFree: cuMemFree failed (CUresult " + std::to_string(rc) + ")");
+      return ncclSuccess;
+    }
     if (allocations().erase(ptr) == 0)
       return fail(ncclInvalidArgument, "ncclMemFree: pointer was not allocated by ncclMemAlloc");
   }
@@ -88,8 +113,7 @@ ncclResult_t ncclCommRegister(const ncclComm_t comm, void* buff, size_t size, vo
   if (!buff || !handle || size == 0)
     return fail(ncclInvalidArgument, "ncclCommRegister: buff or handle is NULL, or size is 0");
   *handle = nullptr;
-  r = loom::nccl::checkHostBuffer(buff, "ncclCommRegister", "buff");
-  if (r != ncclSuccess) return r;
+  // Host or device memory: a registration is a hint, and loom needs none (docs/NCCL.md).
   auto* reg = static_cast<Registration*>(operator new(sizeof(Registration)));
   *reg = Registration{buff, size};
   std::lock_guard<std::mutex> lock(comm->mu);
