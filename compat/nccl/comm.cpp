@@ -281,14 +281,4 @@ bool isDeviceMemory(const void* p) {
   return true;
 }
 
-ncclResult_t checkHostBuffer(const void* p, const char* fn, const char* what) {
-  if (!isDeviceMemory(p)) return ncclSuccess;
-  char buf[256];
-  std::snprintf(buf, sizeof(buf),
-                "%s: %s %p is CUDA device memory, which loom's NCCL library does not take here "
-                "(see docs/NCCL.md)",
-                fn, what, p);
-  return fail(ncclInvalidUsage, buf);
-}
-
 }  // namespace loom::nccl

@@ -170,7 +170,5 @@ bool isDeviceMemory(const void* p);
 // A CUDA driver API function of the process's already-loaded libcuda.so.1; NULL when the
 // process does not use CUDA.
 void* cudaDriverSymbol(const char* name);
-// InvalidUsage naming fn and the buffer when p is device memory (what still needs the host).
-ncclResult_t checkHostBuffer(const void* p, const char* fn, const char* what);
 
 }  // namespace loom::nccl

@@ -166,10 +166,14 @@ ncclResult_t ncclRedOpCreatePreMulSum(ncclRedOp_t* op, void* scalar, ncclDataTyp
   if (type < 0 || type >= ncclNumTypes)
     return fail(ncclInvalidArgument, "ncclRedOpCreatePreMulSum: datatype " + std::to_string(type) +
                                          " is not an ncclDataType_t");
-  if (where == ncclScalarHostImmediate) {
+  // A host-immediate scalar, or one in device memory: loom's own op (loom reads a device
+  // scalar on each call's stream, as NCCL's kernels do).
+  const bool deviceScalar = where == ncclScalarDevice && loom::nccl::isDeviceMemory(scalar);
+  if (where == ncclScalarHostImmediate || deviceScalar) {
     loomRedOp_t lop;
-    loomResult_t lr = loomRedOpCreatePreMulSum(&lop, scalar, static_cast<loomDataType_t>(datatype),
-                                               loomScalarHostImmediate, comm->loom);
+    loomResult_t lr = loomRedOpCreatePreMulSum(
+        &lop, scalar, static_cast<loomDataType_t>(datatype),
+        deviceScalar ? loomScalarDevice : loomScalarHostImmediate, comm->loom);
     if (lr != loomSuccess) return fromLoom(lr, "ncclRedOpCreatePreMulSum");
     std::lock_guard<std::mutex> lock(comm->mu);
     comm->ops[lop] = loom::nccl::PreMulOp{datatype, nullptr};
@@ -180,10 +184,7 @@ ncclResult_t ncclRedOpCreatePreMulSum(ncclRedOp_t* op, void* scalar, ncclDataTyp
     return fail(ncclInvalidArgument, "ncclRedOpCreatePreMulSum: residence " +
                                          std::to_string(where) +
                                          " is not an ncclScalarResidence_t");
-  // ncclScalarDevice: read at every call. A host-readable scalar works as NCCL's device scalar
-  // does; one in device memory would need loom's GPU path.
-  r = loom::nccl::checkHostBuffer(scalar, "ncclRedOpCreatePreMulSum", "scalar");
-  if (r != ncclSuccess) return r;
+  // ncclScalarDevice in host-readable memory: read at every call, as NCCL's device scalar is.
   std::lock_guard<std::mutex> lock(comm->mu);
   const int value = loom::nccl::kDeviceOpBase + comm->nextDeviceOp++;
   comm->ops[value] = loom::nccl::PreMulOp{datatype, scalar};

@@ -86,14 +86,20 @@ loomResult_t runOp(const char* fn, loomComm* comm, OpDesc op, loomDataType_t dat
   if (!s.isOk()) return fail(s);
   loom::api::CallScope scope(comm);
   loom::log::RankScope rank(comm->comm->rank());
+  if (op.op.deviceScalar && !device.device)
+    return fail(loom::invalidUsage(std::string(fn) +
+                                   ": the PreMulSum op's scalar is in device memory, so the call "
+                                   "needs device buffers and a stream"));
   if (!device.device) return done(loom::runtime::submit(comm->comm.get(), op));
   // Device buffers: the collective runs on pinned copies, ordered on the stream (cuda.h).
   if (Status e = comm->comm->asyncError(); !e.isOk()) return done(e);
   auto stage = loom::cuda::StreamStage::create(
-      stream, {op.sendbuf, device.sendBytes, op.recvbuf, device.recvBytes, device.gpu});
+      stream, {op.sendbuf, device.sendBytes, op.recvbuf, device.recvBytes, device.gpu,
+               op.op.deviceScalar, op.op.deviceScalar ? loom::dataTypeSize(op.dtype) : 0});
   if (!stage.isOk()) return done(Status(stage.status()).withContext(fn));
   op.sendbuf = (*stage)->hostSend();
   op.recvbuf = (*stage)->hostRecv();
+  if (op.op.deviceScalar) op.op.scalarAt = (*stage)->hostScalar();
   return done(loom::runtime::submitStaged(comm->comm.get(), op, std::move(*stage)));
 }
 
@@ -394,13 +400,22 @@ loomResult_t loomRedOpCreatePreMulSum(loomRedOp_t* op, void* scalar, loomDataTyp
   if (!loom::isValidDataType(datatype))
     return fail(loom::invalidArgument("loomRedOpCreatePreMulSum: datatype " +
                                       std::to_string(datatype) + " is not a loomDataType_t"));
-  if (residence != loomScalarHostImmediate)
+  if (residence != loomScalarHostImmediate && residence != loomScalarDevice)
+    return fail(loom::invalidArgument("loomRedOpCreatePreMulSum: residence " +
+                                      std::to_string(residence) +
+                                      " is not a loomScalarResidence_t"));
+  std::string noGpu;
+  if (residence == loomScalarDevice && !loom::cuda::available(&noGpu))
     return fail(
-        loom::invalidUsage("loomRedOpCreatePreMulSum: device-resident scalars need the "
-                           "GPU path, which this build does not have yet"));
+        loom::invalidUsage("loomRedOpCreatePreMulSum: a device-resident scalar needs a "
+                           "GPU, but " +
+                           noGpu));
   loom::RedOp r;
   r.kind = loom::RedOpKind::kPreMulSum;
-  std::memcpy(r.scalar, scalar, loom::dataTypeSize(static_cast<loom::DataType>(datatype)));
+  if (residence == loomScalarDevice)
+    r.deviceScalar = scalar;  // read by each call, ordered on its stream
+  else
+    std::memcpy(r.scalar, scalar, loom::dataTypeSize(static_cast<loom::DataType>(datatype)));
   std::lock_guard<std::mutex> lock(comm->opsMu);
   int id = comm->nextOp++;
   comm->preMulOps[id] = r;

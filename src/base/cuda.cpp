@@ -381,6 +381,13 @@ Result<std::unique_ptr<StreamStage>> StreamStage::createReal(void* streamPtr, co
   if (err == cudaSuccess && d.sendBytes > 0)
     err = cudaMemcpyAsync(const_cast<void*>(st->hostSend_), d.send, d.sendBytes, cudaMemcpyDefault,
                           stream);
+  // A device-resident scalar rides in the flag's 64-byte slot, 8 bytes after the flag.
+  if (err == cudaSuccess && d.scalarBytes > 0) {
+    void* at = const_cast<uint32_t*>(*flag) + 2;
+    err = cudaMemcpyAsync(at, d.scalar, std::min<size_t>(d.scalarBytes, 8), cudaMemcpyDefault,
+                          stream);
+    st->hostScalar_ = at;
+  }
   if (err == cudaSuccess) err = cudaEventRecord(ev, stream);
   if (err != cudaSuccess) {
     (void)cudaGetLastError();
@@ -587,6 +594,7 @@ FakeMemory& fakeMemory() {
 
 struct StreamStage::Fake {
   std::vector<uint8_t> send, recv;  // the "pinned" copies
+  alignas(8) unsigned char scalar[8] = {};
   std::atomic<bool> inputsReady{false};
   std::atomic<bool> done{false};
 };
@@ -601,8 +609,10 @@ Result<std::unique_ptr<StreamStage>> StreamStage::createFake(void* stream, const
               layout.recvBlock ? f->recv.data() : nullptr, &st->hostSend_, &st->hostRecv_);
   FakeStream* s = fakeStream(stream);
   void* hs = const_cast<void*>(st->hostSend_);
+  if (d.scalarBytes) st->hostScalar_ = f->scalar;
   s->push([f, hs, d] {
     if (d.sendBytes) std::memcpy(hs, d.send, d.sendBytes);
+    if (d.scalarBytes) std::memcpy(f->scalar, d.scalar, std::min<size_t>(d.scalarBytes, 8));
     f->inputsReady = true;
   });
   st->stream_ = stream;

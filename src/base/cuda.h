@@ -60,6 +60,8 @@ class StreamStage {
     void* recv = nullptr;  // device memory; may overlap send (in-place rules)
     size_t recvBytes = 0;
     int device = -1;  // the buffers' device (made current for the CUDA calls); -1: as is
+    const void* scalar = nullptr;  // a PreMulSum scalar in device memory, copied with the send
+    size_t scalarBytes = 0;        // at most 8
   };
   // Enqueues the first half of the stream side described above on `stream` (a cudaStream_t;
   // NULL is the legacy default stream): the copy out and the "inputs ready" event. On failure
@@ -79,6 +81,8 @@ class StreamStage {
   // overlapping pinned buffers at the same offsets.
   const void* hostSend() const { return hostSend_; }
   void* hostRecv() const { return hostRecv_; }
+  // The pinned copy of Buffers::scalar (valid once waitInputs() returned OK), or NULL.
+  const void* hostScalar() const { return hostScalar_; }
   // Waits until the device send buffer has been copied (the stream reached this call).
   // Timeout at the deadline, Aborted when *abort becomes true.
   Status waitInputs(Deadline deadline, const std::atomic<bool>* abort);
@@ -106,6 +110,7 @@ class StreamStage {
   int device_ = -1;
   const void* hostSend_ = nullptr;
   void* hostRecv_ = nullptr;
+  const void* hostScalar_ = nullptr;
   volatile uint32_t* flag_ = nullptr;
   bool completed_ = false;
 };

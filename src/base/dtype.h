@@ -43,6 +43,10 @@ inline constexpr int kNumRedOps = 6;
 struct RedOp {
   RedOpKind kind = RedOpKind::kSum;
   alignas(8) unsigned char scalar[8] = {};
+  // PreMulSum with a device-resident scalar (loomScalarDevice): where it lives on the device;
+  // a call copies it, ordered on its stream, and the copy (scalarAt) is what the call uses.
+  const void* deviceScalar = nullptr;
+  const void* scalarAt = nullptr;  // when set, read instead of `scalar` when the call runs
 };
 
 bool isValidDataType(int value);

@@ -154,7 +154,8 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   const void* input = op.sendbuf;
   if (preMul) {
     std::byte* scaled = arena + planScratch;
-    scale(op.dtype, scaled, op.sendbuf, op.op.scalar, algo::inputCount(args, rank()));
+    const void* scalar = op.op.scalarAt ? op.op.scalarAt : op.op.scalar;
+    scale(op.dtype, scaled, op.sendbuf, scalar, algo::inputCount(args, rank()));
     input = scaled;
   }
   ExecParams params;

@@ -157,6 +157,46 @@ TEST(FakeGpu, MixedOrMisplacedBuffersAreInvalidArgument) {
   EXPECT_EQ(loomCommDestroy(comms[0]), loomSuccess);
 }
 
+// PreMulSum with its scalar in device memory (loomScalarDevice): each call reads the scalar
+// in stream order, so a new value written on the stream before a call is the one it uses.
+TEST(FakeGpu, ADeviceScalarIsReadInStreamOrder) {
+  const int n = 2;
+  const size_t count = 100;
+  std::vector<loomComm_t> comms = initAll(n, "loopback");
+  onEveryRank(n, [&](int r) {
+    std::vector<std::string> f;
+    void *stream = nullptr, *scalar = nullptr, *buf = nullptr;
+    if (!cuda::streamCreate(&stream).isOk() || !cuda::deviceAlloc(sizeof(float), &scalar).isOk() ||
+        !cuda::deviceAlloc(count * sizeof(float), &buf).isOk())
+      return std::vector<std::string>{"setup failed"};
+    loomRedOp_t op;
+    if (loomRedOpCreatePreMulSum(&op, scalar, loomFloat32, loomScalarDevice, comms[r]) !=
+        loomSuccess)
+      return std::vector<std::string>{std::string("create: ") + loomGetLastError(comms[r])};
+    for (float k : {3.0f, 0.5f}) {
+      std::vector<float> in(count, static_cast<float>(r + 1)), out(count);
+      cuda::memcpyAsync(scalar, &k, sizeof(k), stream).ignoreError();
+      cuda::memcpyAsync(buf, in.data(), count * sizeof(float), stream).ignoreError();
+      if (loomAllReduce(buf, buf, count, loomFloat32, op, comms[r], stream) != loomSuccess)
+        f.push_back(std::string("allreduce: ") + loomGetLastError(comms[r]));
+      cuda::memcpyAsync(out.data(), buf, count * sizeof(float), stream).ignoreError();
+      if (out[0] != k * 3.0f || out[count - 1] != k * 3.0f)
+        f.push_back("scalar " + std::to_string(k) + ": got " + std::to_string(out[0]));
+    }
+    // The op's scalar is on the device: a host call cannot use it.
+    float h = 1, hout = 0;
+    if (loomAllReduce(&h, &hout, 1, loomFloat32, op, comms[r], nullptr) != loomInvalidUsage)
+      f.push_back("a host call with a device-scalar op was not InvalidUsage");
+    loomRedOpDestroy(op, comms[r]);
+    cuda::deviceFree(scalar);
+    cuda::deviceFree(buf);
+    cuda::streamDestroy(stream);
+    return f;
+  });
+  for (loomComm_t c : comms)
+    EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+
 // A peer that never arrives: the device call fails with the communicator's timeout, the error
 // is sticky, and the stream is released (it does not wait forever).
 TEST(FakeGpu, APeerThatNeverComesTimesOutAndReleasesTheStream) {

@@ -64,6 +64,11 @@ TEST(GpuUnavailable, AStreamIsInvalidUsageWithTheReasonAndHostCallsStillWork) {
       << loomGetLastError(comm);
   EXPECT_EQ(loomAllReduce(&in, &out, 1, loomFloat32, loomSum, comm, nullptr), loomSuccess);
   EXPECT_EQ(out, 3.0f);
+  loomRedOp_t op;
+  EXPECT_EQ(loomRedOpCreatePreMulSum(&op, &in, loomFloat32, loomScalarDevice, comm),
+            loomInvalidUsage);
+  EXPECT_NE(std::string(loomGetLastError(comm)).find(why), std::string::npos)
+      << loomGetLastError(comm);
   EXPECT_EQ(loomCommDestroy(comm), loomSuccess);
 }
 
