@@ -9,7 +9,7 @@
 #   make asan / make tsan   the test suite under sanitizers (build-asan/, build-tsan/)
 #   make test-asan / make test-tsan   the reliability subset under sanitizers: fault tests
 #                (they include the collective sweep), transport conformance, base, api, the GPU
-#                path on the emulated device (gpu_fake_test) and the
+#                path on the emulated device (gpu_fake_test, gpu_direct_fake_test) and the
 #                NCCL C test program (SAN_BINS, SAN_NCCL_MODES); not part of `make test` (its
 #                15-minute budget), but .ci/run runs both after it (docs/RELIABILITY.md)
 #   make ci      what .ci/run does: make test, then test-asan and test-tsan
@@ -35,9 +35,11 @@ endif
 SOAK_SECONDS ?= 120
 FUZZ_SECONDS ?= 60
 # The fault tests include the collective sweep through the fault wrapper on every transport.
-SAN_TARGETS := fault_test transport_conformance_test base_test api_test nccl_test_c gpu_fake_test
+SAN_TARGETS := fault_test transport_conformance_test base_test api_test nccl_test_c gpu_fake_test \
+  gpu_direct_fake_test
 SAN_BINS := tests/fault/fault_test tests/conformance/transport_conformance_test \
-  tests/unit/base/base_test tests/unit/api/api_test tests/gpu/gpu_fake_test
+  tests/unit/base/base_test tests/unit/api/api_test tests/gpu/gpu_fake_test \
+  tests/gpu/gpu_direct_fake_test
 # compat/nccl's C test program: ranks as threads (one per rank, or one thread driving all in
 # groups), non-blocking communicators, one rank.
 SAN_NCCL_MODES := basic threads nonblocking single

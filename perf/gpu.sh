@@ -9,7 +9,9 @@
 #
 # usage: perf/gpu.sh [OUTDIR]      (default: $OUT if set, else gpu-results)
 # env:   BUILD (build-gpu), ARCH (CMAKE_CUDA_ARCHITECTURES, default: the GPU's own, else 90),
-#        JOBS (nproc), TEST_TIMEOUT (900 s)
+#        JOBS (nproc), TEST_TIMEOUT (900 s), STEPS ("build tests bench": any subset, e.g.
+#        STEPS="build tests" then STEPS=bench, to fit a per-command time limit; bench and tests
+#        need a build from an earlier run)
 # Every step's log lands in OUTDIR; summary.txt has the numbers. A failed step is reported and
 # the script goes on, so one run gives everything it can; the exit status is non-zero when a
 # test or a measurement failed.
@@ -35,27 +37,37 @@ if [ -z "${ARCH:-}" ]; then
   ARCH=${cc:-90}
 fi
 
+STEPS=${STEPS:-build tests bench}
+step() { case " $STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
+
 # ---- build ----
+if step build; then
 if ! cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLOOM_CUDA=ON \
      -DCMAKE_CUDA_ARCHITECTURES="$ARCH" > "$OUTDIR/configure.log" 2>&1; then
   fail "configure (see configure.log)"; exit 1
 fi
 if ! cmake --build "$BUILD" -j "$JOBS" --target loom-perf loom-gpu-membw loomrun loom-info \
-     gpu_test gpu_fake_test loom_test_worker > "$OUTDIR/build.log" 2>&1; then
+     gpu_test gpu_direct_test gpu_fake_test gpu_direct_fake_test loom_test_worker \
+     > "$OUTDIR/build.log" 2>&1; then
   fail "build (see build.log)"; tail -30 "$OUTDIR/build.log"; exit 1
+fi
 fi
 "$BUILD/tools/loom-info" > "$OUTDIR/loom-info.txt" 2>&1
 PERF="$BUILD/perf/loom-perf"
 RUN="$BUILD/tools/loomrun"
 
 # ---- tests ----
-for t in gpu_test gpu_fake_test; do
+if step tests; then
+for t in gpu_test gpu_direct_test gpu_fake_test gpu_direct_fake_test; do
   if (cd "$BUILD" && timeout "$TEST_TIMEOUT" "./tests/gpu/$t") > "$OUTDIR/$t.log" 2>&1; then
-    say "$t: $(grep -E '^\[  PASSED  \]' "$OUTDIR/$t.log" | tail -1) $(grep -cE '^\[  SKIPPED \] [A-Z]' "$OUTDIR/$t.log") skipped"
+    skipped=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) tests\{0,1\}, listed below:.*/\1/p' "$OUTDIR/$t.log")
+    say "$t: $(grep -E '^\[  PASSED  \]' "$OUTDIR/$t.log" | tail -1) ${skipped:-0} skipped"
   else
     fail "$t (see $t.log)"; grep -E '^\[  FAILED  \]' "$OUTDIR/$t.log" | tee -a "$SUMMARY"
   fi
 done
+fi
+if ! step bench; then say "status: $([ $status = 0 ] && echo ok || echo FAILED)"; exit $status; fi
 
 # ---- the device-memory bound ----
 if timeout 120 "$BUILD/perf/loom-gpu-membw" > "$OUTDIR/membw.txt" 2>&1; then
@@ -80,6 +92,8 @@ lat() {  # name, then the command
 lat allreduce_8B_1rank "$PERF" all_reduce -b 8 -e 8 -n 10000 -w 500 --device cuda
 lat allreduce_8B_2threads "$PERF" all_reduce -t 2 -b 8 -e 8 -n 2000 -w 200 --device cuda
 lat allreduce_8B_2procs "$RUN" -np 2 "$PERF" all_reduce -b 8 -e 8 -n 2000 -w 200 --device cuda
+lat allreduce_8B_2threads_direct env LOOM_CUDA_DIRECT=1 "$PERF" all_reduce -t 2 -b 8 -e 8 -n 2000 \
+  -w 200 --device cuda
 
 # NVIDIA NCCL's figure on the same GPU, for the 1-rank comparison.
 NCCL_INC=""
@@ -101,18 +115,24 @@ else
 fi
 
 # ---- bandwidth, several ranks on one GPU ----
-for np in 2 4; do
-  name=allreduce_bw_${np}ranks
-  if timeout 600 "$RUN" -np "$np" "$PERF" all_reduce -b 1M -e 256M -f 4 -n 20 -w 5 \
-       --device cuda --json "$OUTDIR/$name.json" > "$OUTDIR/$name.txt" 2>&1; then
+# Processes (staged), threads (staged), threads reading each other's buffers (LOOM_CUDA_DIRECT).
+bw() {  # name, then the command
+  local name=$1; shift
+  if timeout 600 "$@" all_reduce -b 1M -e 256M -f 4 -n 20 -w 5 --device cuda \
+       --json "$OUTDIR/$name.json" > "$OUTDIR/$name.txt" 2>&1; then
     for size in 67108864 268435456; do
-      bw=$(col "$OUTDIR/$name.txt" "$size" 8)
-      ratio=$(awk -v b="$bw" -v m="${bound:-0}" 'BEGIN { if (m > 0) printf "%.3f", b / m; else print "n/a" }')
-      say "$name: $size B: busbw $bw GB/s, ratio to the copy bound $ratio"
+      busbw=$(col "$OUTDIR/$name.txt" "$size" 8)
+      ratio=$(awk -v b="$busbw" -v m="${bound:-0}" 'BEGIN { if (m > 0) printf "%.3f", b / m; else print "n/a" }')
+      say "$name: $size B: busbw $busbw GB/s, ratio to the copy bound $ratio"
     done
   else
     fail "$name (see $name.txt)"
   fi
+}
+for np in 2 4; do
+  bw "allreduce_bw_${np}procs" "$RUN" -np "$np" "$PERF"
+  bw "allreduce_bw_${np}threads" "$PERF" -t "$np"
+  bw "allreduce_bw_${np}threads_direct" env LOOM_CUDA_DIRECT=1 "$PERF" -t "$np"
 done
 
 say "status: $([ $status = 0 ] && echo ok || echo FAILED)"

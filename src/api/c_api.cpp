@@ -91,8 +91,27 @@ loomResult_t runOp(const char* fn, loomComm* comm, OpDesc op, loomDataType_t dat
                                    ": the PreMulSum op's scalar is in device memory, so the call "
                                    "needs device buffers and a stream"));
   if (!device.device) return done(loom::runtime::submit(comm->comm.get(), op));
-  // Device buffers: the collective runs on pinned copies, ordered on the stream (cuda.h).
   if (Status e = comm->comm->asyncError(); !e.isOk()) return done(e);
+  // Ranks that are threads of this process on one GPU read each other's buffers
+  // (LOOM_CUDA_DIRECT, device_direct.h); outside groups only.
+  if (loom::runtime::groupDepth() == 0 && !op.op.deviceScalar &&
+      loom::runtime::DeviceDirect::covers(op))
+    if (loom::runtime::DeviceDirect* direct = comm->comm->deviceDirect()) {
+      bool handled = false;
+      Status d = direct->run(op, stream, device.gpu,
+                             loom::Deadline::afterMs(comm->comm->config().timeoutMs),
+                             comm->comm->abortFlagPtr(), &handled);
+      if (!d.isOk()) {
+        if (d.code() != loom::Code::kInvalidArgument && d.code() != loom::Code::kInvalidUsage)
+          comm->comm->setAsyncError(d);
+        return fail(d.withContext(fn));
+      }
+      if (handled) {
+        comm->comm->countCall(op.collective, device.sendBytes, device.recvBytes);
+        return loomSuccess;
+      }
+    }
+  // Device buffers: the collective runs on pinned copies, ordered on the stream (cuda.h).
   auto stage = loom::cuda::StreamStage::create(
       stream, {op.sendbuf, device.sendBytes, op.recvbuf, device.recvBytes, device.gpu,
                op.op.deviceScalar, op.op.deviceScalar ? loom::dataTypeSize(op.dtype) : 0});

@@ -74,6 +74,12 @@ namespace loom {
   X(directBytes, "LOOM_DIRECT_BYTES", Int, "262144",                                          \
     "Bytes per buffer of the host window through which one_shot and two_shot AllReduce run "  \
     "when every rank is a process on one host (larger calls go in pieces); 0 turns it off")   \
+  X(cudaWait, "LOOM_CUDA_WAIT", String, "",                                                   \
+    "How a stream waits for a device call's host part: '' = cuStreamWaitValue32 when the "    \
+    "driver offers it, else a polling kernel; 'kernel' forces the kernel")                    \
+  X(cudaDirect, "LOOM_CUDA_DIRECT", Bool, "0",                                                \
+    "Device calls between ranks that are threads of one process on one GPU read each "        \
+    "other's device buffers directly (docs/GPU.md; not yet run on a GPU, so off by default)") \
   X(spinUs, "LOOM_SPIN_US", Int, "20",                                                        \
     "Microseconds a waiting rank polls before it sleeps until a peer wakes it")               \
   X(check, "LOOM_CHECK", Bool, "0",                                                           \

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/config.h"
 #include "base/log.h"
 #include "base/reduce.h"
 #include "loom_features.h"
@@ -108,6 +109,16 @@ Status realMemcpyAsync(void*, const void*, size_t, void*) {
 }
 Status realStreamSynchronize(void*) {
   return noCuda("streamSynchronize");
+}
+Status realEventCreate(void**) {
+  return noCuda("eventCreate");
+}
+void realEventDestroy(void*) {}
+Status realEventRecord(void*, void*) {
+  return noCuda("eventRecord");
+}
+Status realStreamWaitEvent(void*, void*) {
+  return noCuda("streamWaitEvent");
 }
 Status realDeviceAlloc(size_t, void**) {
   return noCuda("deviceAlloc");
@@ -272,8 +283,7 @@ WaitValueFn gWaitValue = nullptr;
 WaitValueFn waitValueFn() {
   static std::once_flag once;
   std::call_once(once, [] {
-    const char* env = std::getenv("LOOM_CUDA_WAIT");
-    if (env && std::string(env) == "kernel") {
+    if (Config::processDefaults().cudaWait == "kernel") {
       gWaitMode = 0;
       return;
     }
@@ -480,6 +490,30 @@ Status realMemcpyAsync(void* dst, const void* src, size_t bytes, void* stream) {
   LOOM_CUDA_TRY(
       cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, static_cast<cudaStream_t>(stream)),
       "cudaMemcpyAsync");
+  return Status::ok();
+}
+
+Status realEventCreate(void** event) {
+  cudaEvent_t e = nullptr;
+  LOOM_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+  *event = e;
+  return Status::ok();
+}
+
+void realEventDestroy(void* event) {
+  if (event) cudaEventDestroy(static_cast<cudaEvent_t>(event));
+}
+
+Status realEventRecord(void* event, void* stream) {
+  LOOM_CUDA_TRY(cudaEventRecord(static_cast<cudaEvent_t>(event), static_cast<cudaStream_t>(stream)),
+                "cudaEventRecord");
+  return Status::ok();
+}
+
+Status realStreamWaitEvent(void* stream, void* event) {
+  LOOM_CUDA_TRY(
+      cudaStreamWaitEvent(static_cast<cudaStream_t>(stream), static_cast<cudaEvent_t>(event), 0),
+      "cudaStreamWaitEvent");
   return Status::ok();
 }
 
@@ -735,6 +769,50 @@ Status memcpyAsync(void* dst, const void* src, size_t bytes, void* stream) {
   } else {
     s->push([=] { std::memmove(dst, src, bytes); });
   }
+  return Status::ok();
+}
+
+namespace {
+// An event of the emulation: how many records were made, how many the streams completed.
+struct FakeEvent {
+  std::atomic<uint64_t> recorded{0};
+  std::atomic<uint64_t> completed{0};
+};
+}  // namespace
+
+Status eventCreate(void** event) {
+  if (!gFake) return realEventCreate(event);
+  *event = new FakeEvent();
+  return Status::ok();
+}
+
+void eventDestroy(void* event) {
+  if (!gFake) return realEventDestroy(event);
+  // Records still queued on a stream would touch it: the emulation keeps events alive.
+  (void)event;
+}
+
+Status eventRecord(void* event, void* stream) {
+  if (!gFake) return realEventRecord(event, stream);
+  auto* e = static_cast<FakeEvent*>(event);
+  const uint64_t n = ++e->recorded;
+  fakeStream(stream)->push([e, n] {
+    uint64_t c = e->completed.load();
+    while (c < n && !e->completed.compare_exchange_weak(c, n)) {
+    }
+  });
+  return Status::ok();
+}
+
+Status streamWaitEvent(void* stream, void* event) {
+  if (!gFake) return realStreamWaitEvent(stream, event);
+  auto* e = static_cast<FakeEvent*>(event);
+  const uint64_t target = e->recorded.load();
+  fakeStream(stream)->push([e, target] {
+    const Deadline until = Deadline::afterMs(600000);
+    while (e->completed.load() < target && !until.expired())
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+  });
   return Status::ok();
 }
 

@@ -122,6 +122,12 @@ Status reduceN(DataType type, RedOpKind op, void* dst, const void* const* srcs, 
                size_t count, void* stream);
 // Copies between any two memories, ordered on `stream`.
 Status memcpyAsync(void* dst, const void* src, size_t bytes, void* stream);
+// Events (cudaEvent_t, without timing): record on a stream; make a stream wait for the work
+// before the event's most recent record (as of this call), on any stream of the process.
+Status eventCreate(void** event);
+void eventDestroy(void* event);
+Status eventRecord(void* event, void* stream);
+Status streamWaitEvent(void* stream, void* event);
 Status streamSynchronize(void* stream);
 
 // For tests and tools: device memory and streams on the current device.

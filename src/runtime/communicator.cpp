@@ -235,6 +235,24 @@ LaneProvider Communicator::laneProvider() {
   return [lanes](int peer, int lane, bool send) { return lanes->get(peer, lane, send); };
 }
 
+DeviceDirect* Communicator::deviceDirect() {
+  if (deviceDirectChecked_) return deviceDirect_.get();
+  deviceDirectChecked_ = true;
+  if (!config().cudaDirect) return nullptr;
+  for (int p = 0; p < nranks(); ++p)
+    if (engine_->peerInfo(p).pid != engine_->peerInfo(rank()).pid) return nullptr;
+  deviceDirect_ = DeviceDirect::create(commHash(), rank(), nranks());
+  return deviceDirect_.get();
+}
+
+void Communicator::countCall(algo::Collective collective, uint64_t bytesSent, uint64_t bytesRecv) {
+  std::lock_guard<std::mutex> lock(countersMu_);
+  const int c = static_cast<int>(collective);
+  ++counters_.calls[c];
+  counters_.bytesSent[c] += bytesSent;
+  counters_.bytesRecv[c] += bytesRecv;
+}
+
 void Communicator::enqueue(std::vector<std::vector<Unit>> streams, std::shared_ptr<WorkState> work,
                            std::vector<std::shared_ptr<cuda::StreamStage>> stages) {
   std::lock_guard<std::mutex> lock(queueMu_);

@@ -32,6 +32,7 @@
 #include "base/status.h"
 #include "bootstrap/bootstrap.h"
 #include "bootstrap/store.h"
+#include "runtime/device_direct.h"
 #include "runtime/direct.h"
 #include "runtime/engine.h"
 #include "runtime/executor.h"
@@ -110,6 +111,12 @@ class Communicator {
   bool failed() const { return failed_.load(std::memory_order_acquire); }
   // Waits for outstanding asynchronous work (bounded by the timeout) and stops the worker.
   Status quiesce();
+  // The device-direct path (device_direct.h) when LOOM_CUDA_DIRECT is on and every rank is a
+  // thread of this process; null otherwise. Created on first use, by the issuing thread.
+  DeviceDirect* deviceDirect();
+  // A call that ran outside the engine (device_direct.h): counted like the others.
+  void countCall(algo::Collective collective, uint64_t bytesSent, uint64_t bytesRecv);
+  const std::atomic<bool>* abortFlagPtr() const { return &engine_->abortFlag(); }
 
   // ---- used by Group ----
   // Sequence numbers, taken at submission in issue order.
@@ -152,6 +159,8 @@ class Communicator {
   algo::HostLayout hostLayout_;
   // Direct AllReduce between the processes of one host (direct.h); null when not usable.
   std::unique_ptr<HostWindow> window_;
+  std::unique_ptr<DeviceDirect> deviceDirect_;
+  bool deviceDirectChecked_ = false;
   PlanCache plans_;
   // The last choice and plan per slot, for repeated calls (prepare.cpp). Used under the
   // engine mutex, like the rest of prepare().

@@ -4,6 +4,7 @@
 // sweep on a real GPU.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -11,14 +12,19 @@
 #include "launcher.h"
 #include "loom/loom.h"
 #include "ranks.h"
+#include "runtime/device_direct.h"
 #include "sweep.h"
 
 namespace loom::test {
 namespace {
 
-// Before main: the emulation must be in place before anything asks about CUDA.
+// Before main: the emulation must be in place before anything asks about CUDA, and (built as
+// gpu_direct_fake_test) LOOM_CUDA_DIRECT set before loom reads the environment.
 const bool kFake = [] {
   cuda::testing::useFakeDevice();
+#if LOOM_TEST_CUDA_DIRECT
+  setenv("LOOM_CUDA_DIRECT", "1", 1);
+#endif
   return true;
 }();
 
@@ -31,6 +37,44 @@ std::vector<loomComm_t> initAll(int n, const char* transport) {
       << loomGetLastError(nullptr);
   return comms;
 }
+
+#if LOOM_TEST_CUDA_DIRECT
+// Every covered call of ranks as threads takes the direct path; the sweep (which also runs
+// here) proves its results, this proves it was taken and that a mismatch is reported.
+TEST(FakeGpuDirect, CoveredCallsReadPeersDirectlyAndMismatchesAreInvalidUsage) {
+  const int n = 3;
+  const size_t count = 1000;
+  std::vector<loomComm_t> comms = initAll(n, "loopback");
+  const uint64_t before = runtime::DeviceDirect::callsHandled();
+  onEveryRank(n, [&](int r) {
+    std::vector<std::string> f;
+    void *stream = nullptr, *buf = nullptr;
+    if (!cuda::streamCreate(&stream).isOk() || !cuda::deviceAlloc(count * 4, &buf).isOk())
+      return std::vector<std::string>{"setup failed"};
+    std::vector<int32_t> v(count, r + 1), back(count);
+    cuda::memcpyAsync(buf, v.data(), count * 4, stream).ignoreError();
+    if (loomAllReduce(buf, buf, count, loomInt32, loomSum, comms[r], stream) != loomSuccess)
+      f.push_back(std::string("allreduce: ") + loomGetLastError(comms[r]));
+    cuda::memcpyAsync(back.data(), buf, count * 4, stream).ignoreError();
+    if (back[0] != 6 || back[count - 1] != 6) f.push_back("sum " + std::to_string(back[0]));
+    // Rank 0 broadcasts while the others all-reduce: every rank is told.
+    const loomResult_t res =
+        r == 0 ? loomBroadcast(buf, buf, count, loomInt32, 0, comms[r], stream)
+               : loomAllReduce(buf, buf, count, loomInt32, loomSum, comms[r], stream);
+    if (res != loomInvalidUsage)
+      f.push_back("a mismatched call returned " + std::string(loomGetErrorString(res)));
+    else if (std::string(loomGetLastError(comms[r])).find("different device call") ==
+             std::string::npos)
+      f.push_back(std::string("mismatch message: ") + loomGetLastError(comms[r]));
+    cuda::deviceFree(buf);
+    cuda::streamDestroy(stream);
+    return f;
+  });
+  EXPECT_EQ(runtime::DeviceDirect::callsHandled() - before, static_cast<uint64_t>(n));
+  for (loomComm_t c : comms)
+    EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+#endif
 
 struct Param {
   const char* transport;
@@ -209,8 +253,14 @@ TEST(FakeGpu, APeerThatNeverComesTimesOutAndReleasesTheStream) {
   void* dev = nullptr;
   ASSERT_TRUE(cuda::streamCreate(&stream).isOk());
   ASSERT_TRUE(cuda::deviceAlloc(1024, &dev).isOk());
-  // Rank 0 alone: its worker waits for rank 1, which never calls.
-  ASSERT_EQ(loomAllReduce(dev, dev, 256, loomFloat32, loomSum, comms[0], stream), loomSuccess);
+  // Rank 0 alone: it waits for rank 1, which never calls. Staged, the worker waits and the call
+  // returns at once; direct, the issuing thread waits for its peers and the call times out.
+  const loomResult_t first = loomAllReduce(dev, dev, 256, loomFloat32, loomSum, comms[0], stream);
+#if LOOM_TEST_CUDA_DIRECT
+  ASSERT_EQ(first, loomTimeout) << loomGetLastError(comms[0]);
+#else
+  ASSERT_EQ(first, loomSuccess) << loomGetLastError(comms[0]);
+#endif
   ASSERT_TRUE(cuda::streamSynchronize(stream).isOk());  // returns: the stream was released
   loomResult_t async = loomSuccess;
   ASSERT_EQ(loomCommGetAsyncError(comms[0], &async), loomSuccess);

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -28,6 +29,12 @@
 
 namespace loom::test {
 namespace {
+
+// Built twice: gpu_test (staged path) and gpu_direct_test (LOOM_CUDA_DIRECT=1, set before loom
+// reads the environment: ranks that are threads read each other's device buffers).
+#if LOOM_TEST_CUDA_DIRECT
+const bool kDirect = [] { return setenv("LOOM_CUDA_DIRECT", "1", 1) == 0; }();
+#endif
 
 #define SKIP_WITHOUT_GPU()                                                  \
   do {                                                                      \
