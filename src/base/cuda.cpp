@@ -124,6 +124,10 @@ Status realDeviceAlloc(size_t, void**) {
   return noCuda("deviceAlloc");
 }
 void realDeviceFree(void*) {}
+Status realDeviceAllocAsync(size_t, void**, void*) {
+  return noCuda("deviceAllocAsync");
+}
+void realDeviceFreeAsync(void*, void*) {}
 Status realStreamCreate(void**) {
   return noCuda("streamCreate");
 }
@@ -531,6 +535,16 @@ void realDeviceFree(void* ptr) {
   if (ptr) cudaFree(ptr);
 }
 
+Status realDeviceAllocAsync(size_t bytes, void** ptr, void* stream) {
+  LOOM_CUDA_TRY(cudaMallocAsync(ptr, bytes, static_cast<cudaStream_t>(stream)),
+                "cudaMallocAsync of " + std::to_string(bytes) + " bytes");
+  return Status::ok();
+}
+
+void realDeviceFreeAsync(void* ptr, void* stream) {
+  if (ptr) cudaFreeAsync(ptr, static_cast<cudaStream_t>(stream));
+}
+
 Status realStreamCreate(void** stream) {
   cudaStream_t s = nullptr;
   LOOM_CUDA_TRY(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -561,13 +575,27 @@ namespace {
 
 std::atomic<bool> gFake{false};
 
+class FakeStream;
+// Every stream ever created, for deviceFree (cudaFree waits for the device's work, as here).
+// Streams are never deleted (streamDestroy stops them), so the list may be walked unlocked.
+std::mutex gFakeStreamsMu;
+std::vector<FakeStream*>& fakeStreams() {
+  static auto* s = new std::vector<FakeStream*>();
+  return *s;
+}
+
 // A stream: one thread running its operations in order.
 class FakeStream {
  public:
-  FakeStream() : thread_([this] { loop(); }) {}
-  ~FakeStream() {
+  FakeStream() : thread_([this] { loop(); }) {
+    std::lock_guard<std::mutex> lock(gFakeStreamsMu);
+    fakeStreams().push_back(this);
+  }
+  // Runs what is queued, then ends the thread; the object stays (see fakeStreams).
+  void stop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return;
       stop_ = true;
     }
     cv_.notify_all();
@@ -835,12 +863,42 @@ Status deviceAlloc(size_t bytes, void** ptr) {
 void deviceFree(void* ptr) {
   if (!gFake) return realDeviceFree(ptr);
   if (!ptr) return;
+  std::vector<FakeStream*> streams;
+  {
+    std::lock_guard<std::mutex> lock(gFakeStreamsMu);
+    streams = fakeStreams();
+  }
+  for (FakeStream* st : streams)
+    st->synchronize();
   FakeMemory& m = fakeMemory();
   {
     std::lock_guard<std::mutex> lock(m.mu);
     m.blocks.erase(reinterpret_cast<uintptr_t>(ptr));
   }
   std::free(ptr);
+}
+
+Status deviceAllocAsync(size_t bytes, void** ptr, void* stream) {
+  if (!gFake) return realDeviceAllocAsync(bytes, ptr, stream);
+  *ptr = std::malloc(bytes ? bytes : 1);
+  if (!*ptr) return Status(Code::kCudaError, "fake device: out of memory");
+  FakeMemory& m = fakeMemory();
+  std::lock_guard<std::mutex> lock(m.mu);
+  m.blocks[reinterpret_cast<uintptr_t>(*ptr)] = bytes ? bytes : 1;
+  return Status::ok();
+}
+
+void deviceFreeAsync(void* ptr, void* stream) {
+  if (!gFake) return realDeviceFreeAsync(ptr, stream);
+  if (!ptr) return;
+  fakeStream(stream)->push([ptr] {
+    FakeMemory& m = fakeMemory();
+    {
+      std::lock_guard<std::mutex> lock(m.mu);
+      m.blocks.erase(reinterpret_cast<uintptr_t>(ptr));
+    }
+    std::free(ptr);
+  });
 }
 
 Status streamCreate(void** stream) {
@@ -851,10 +909,7 @@ Status streamCreate(void** stream) {
 
 void streamDestroy(void* stream) {
   if (!gFake) return realStreamDestroy(stream);
-  if (stream) {
-    static_cast<FakeStream*>(stream)->synchronize();
-    delete static_cast<FakeStream*>(stream);
-  }
+  if (stream) static_cast<FakeStream*>(stream)->stop();
 }
 
 Status setDevice(int device) {

@@ -132,7 +132,10 @@ Status streamSynchronize(void* stream);
 
 // For tests and tools: device memory and streams on the current device.
 Status deviceAlloc(size_t bytes, void** ptr);
-void deviceFree(void* ptr);
+void deviceFree(void* ptr);  // synchronises the device, as cudaFree does
+// Stream-ordered allocation (cudaMallocAsync/cudaFreeAsync): no device synchronisation.
+Status deviceAllocAsync(size_t bytes, void** ptr, void* stream);
+void deviceFreeAsync(void* ptr, void* stream);
 Status streamCreate(void** stream);
 void streamDestroy(void* stream);
 Status setDevice(int device);

@@ -116,12 +116,13 @@ Status DeviceDirect::meet(Deadline deadline, const std::atomic<bool>* abort) {
 
 Status DeviceDirect::scratchFor(size_t bytes, void* stream) {
   if (bytes <= scratchBytes_) return Status::ok();
-  // Peers read the old scratch until their "done", which this stream already waits for.
-  LOOM_RETURN_IF_ERROR(cuda::streamSynchronize(stream));
-  cuda::deviceFree(scratch_);
+  // Peers read the old scratch until their "done", which this stream already waits for, so a
+  // stream-ordered free is safe; cudaFree would synchronise the device, and could wait for a
+  // peer's stream that waits for this thread's next call.
+  cuda::deviceFreeAsync(scratch_, stream);
   scratch_ = nullptr;
   scratchBytes_ = 0;
-  LOOM_RETURN_IF_ERROR(cuda::deviceAlloc(bytes, &scratch_));
+  LOOM_RETURN_IF_ERROR(cuda::deviceAllocAsync(bytes, &scratch_, stream));
   scratchBytes_ = bytes;
   return Status::ok();
 }

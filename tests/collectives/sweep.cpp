@@ -1,7 +1,10 @@
 #include "sweep.h"
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "base/cuda.h"
@@ -25,6 +28,36 @@ struct Ctx {
 // Translates a pointer into one of the call's host buffers to the same offset in its mirror.
 using Map = std::function<void*(const void*)>;
 
+// Device memory for the mirrors, per stream, kept for the whole run: freeing it (cudaFree
+// synchronises the device) while a peer rank's stream waits for a call this rank has yet to
+// make would deadlock, as it would with NCCL. releaseDeviceMirrors() frees it at the end.
+struct Mirrors {
+  std::vector<std::pair<void*, size_t>> slots;  // reused, grown by replacement
+  std::vector<void*> retired;                   // outgrown, freed at release
+};
+std::mutex gMirrorsMu;
+std::map<void*, Mirrors>& mirrors() {
+  static auto* m = new std::map<void*, Mirrors>();
+  return *m;
+}
+
+// The stream's i-th mirror with at least `bytes`, or NULL.
+void* mirror(void* stream, size_t i, size_t bytes) {
+  std::lock_guard<std::mutex> lock(gMirrorsMu);
+  Mirrors& m = mirrors()[stream];
+  if (m.slots.size() <= i) m.slots.resize(i + 1, {nullptr, 0});
+  auto& [ptr, size] = m.slots[i];
+  if (size < bytes) {
+    if (ptr) m.retired.push_back(ptr);
+    ptr = nullptr;
+    size = 0;
+    const size_t want = std::max<size_t>(bytes, 1 << 20);
+    if (!cuda::deviceAlloc(want, &ptr).isOk()) return nullptr;
+    size = want;
+  }
+  return ptr;
+}
+
 // Runs `call` on the host buffers, or in device mode on device copies of them: each buffer is
 // copied to the device, the call is issued on the stream, the stream is synchronised and every
 // buffer copied back, so the checks that follow read what the device buffers hold.
@@ -32,14 +65,9 @@ loomResult_t run(Ctx* c, std::vector<Bytes*> bufs,
                  const std::function<loomResult_t(const Map&, loomStream_t)>& call) {
   if (!c->stream) return call([](const void* p) { return const_cast<void*>(p); }, nullptr);
   std::vector<void*> dev(bufs.size(), nullptr);
-  auto release = [&] {
-    for (void* d : dev)
-      cuda::deviceFree(d);
-  };
   for (size_t i = 0; i < bufs.size(); ++i)
-    if (!cuda::deviceAlloc(bufs[i]->size(), &dev[i]).isOk() ||
+    if (!(dev[i] = mirror(c->stream, i, bufs[i]->size())) ||
         !cuda::memcpyAsync(dev[i], bufs[i]->data(), bufs[i]->size(), c->stream).isOk()) {
-      release();
       c->failures->push_back("device mirror: allocation or copy failed");
       return loomUnhandledCudaError;
     }
@@ -56,7 +84,6 @@ loomResult_t run(Ctx* c, std::vector<Bytes*> bufs,
     if (!cuda::memcpyAsync(bufs[i]->data(), dev[i], bufs[i]->size(), c->stream).isOk())
       r = loomUnhandledCudaError;
   if (!cuda::streamSynchronize(c->stream).isOk()) r = loomUnhandledCudaError;
-  release();
   return r;
 }
 
@@ -360,6 +387,17 @@ std::vector<std::string> runPointToPoint(loomComm_t comm, void* stream) {
         }
   }
   return failures;
+}
+
+void releaseDeviceMirrors() {
+  std::lock_guard<std::mutex> lock(gMirrorsMu);
+  for (auto& [stream, m] : mirrors()) {
+    for (auto& [ptr, size] : m.slots)
+      cuda::deviceFree(ptr);
+    for (void* ptr : m.retired)
+      cuda::deviceFree(ptr);
+  }
+  mirrors().clear();
 }
 
 }  // namespace loom::test

@@ -25,5 +25,8 @@ struct SweepOptions {
 std::vector<std::string> runSweep(loomComm_t comm, const SweepOptions& options);
 // Grouped Send/Recv: ring exchange, all-pairs exchange, sends to self.
 std::vector<std::string> runPointToPoint(loomComm_t comm, void* stream = nullptr);
+// Frees the device mirrors of every stream (device mode keeps them for the whole run: cudaFree
+// synchronises the device). Call once every rank of the process is done.
+void releaseDeviceMirrors();
 
 }  // namespace loom::test

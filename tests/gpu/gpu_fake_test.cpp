@@ -87,18 +87,21 @@ TEST_P(FakeGpuThreads, EveryCollectiveTypeAndOpIsExactOnDeviceBuffers) {
   ASSERT_TRUE(kFake && cuda::available());
   const int n = GetParam().nranks;
   std::vector<loomComm_t> comms = initAll(n, GetParam().transport);
+  std::vector<void*> streams(n, nullptr);
   onEveryRank(n, [&](int r) {
-    void* stream = nullptr;
-    if (!cuda::streamCreate(&stream).isOk()) return std::vector<std::string>{"no stream"};
+    if (!cuda::streamCreate(&streams[r]).isOk()) return std::vector<std::string>{"no stream"};
+    void* stream = streams[r];
     SweepOptions o;
     o.counts = {0, 1, 7, 1000};
     o.stream = stream;
     std::vector<std::string> f = runSweep(comms[r], o);
     std::vector<std::string> p = runPointToPoint(comms[r], stream);
     f.insert(f.end(), p.begin(), p.end());
-    cuda::streamDestroy(stream);
     return f;
   });
+  releaseDeviceMirrors();  // every rank is done
+  for (void* s : streams)
+    cuda::streamDestroy(s);
   for (loomComm_t c : comms)
     EXPECT_EQ(loomCommDestroy(c), loomSuccess);
 }

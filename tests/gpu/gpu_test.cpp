@@ -148,20 +148,23 @@ TEST_P(GpuThreads, EveryCollectiveTypeAndOpIsExactOnDeviceBuffers) {
   std::vector<loomComm_t> comms(n);
   ASSERT_EQ(loomCommInitAll(comms.data(), n, nullptr, &cfg), loomSuccess)
       << loomGetLastError(nullptr);
+  std::vector<void*> streams(n, nullptr);
   onEveryRank(n, [&](int r) {
     std::vector<std::string> f;
-    void* stream = nullptr;
-    if (!cuda::setDevice(0).isOk() || !cuda::streamCreate(&stream).isOk())
+    if (!cuda::setDevice(0).isOk() || !cuda::streamCreate(&streams[r]).isOk())
       return std::vector<std::string>{"stream creation failed"};
+    void* stream = streams[r];
     SweepOptions o;
     o.counts = {0, 1, 7, 1000, 70000};
     o.stream = stream;
     f = runSweep(comms[r], o);
     std::vector<std::string> p = runPointToPoint(comms[r], stream);
     f.insert(f.end(), p.begin(), p.end());
-    cuda::streamDestroy(stream);
     return f;
   });
+  releaseDeviceMirrors();  // every rank is done
+  for (void* s : streams)
+    cuda::streamDestroy(s);
   for (loomComm_t c : comms)
     EXPECT_EQ(loomCommDestroy(c), loomSuccess);
   EXPECT_GT(cuda::pooledPinnedBytes(), 0u) << "the staging memory went back to its pool";

@@ -49,6 +49,7 @@ int gpuSweep(loomComm_t comm) {
   std::vector<std::string> f = loom::test::runSweep(comm, o);
   std::vector<std::string> p = loom::test::runPointToPoint(comm, stream);
   f.insert(f.end(), p.begin(), p.end());
+  loom::test::releaseDeviceMirrors();  // this process's only rank is done
   loom::cuda::streamDestroy(stream);
   for (const std::string& s : f)
     std::fprintf(stderr, "FAIL %s\n", s.c_str());
