@@ -5,7 +5,9 @@
 #   - AllReduce latency at 8 B for 1 rank, and for 2 ranks on one GPU as threads and processes;
 #   - AllReduce busbw for 2 and 4 ranks on one GPU from 1 MiB to 256 MiB, and its ratio to the
 #     bound;
-#   - NVIDIA NCCL's 1-rank 8 B latency on the same GPU, when libnccl.so.2 and nccl.h are there.
+#   - NVIDIA NCCL's 1-rank 8 B latency on the same GPU, when libnccl.so.2 and nccl.h are there,
+#     and the same NVIDIA-built program on loom's libnccl.so.2 by LD_LIBRARY_PATH (1, 2, 4 ranks
+#     on one GPU, result checked): the NCCL drop-in check.
 #
 # usage: perf/gpu.sh [OUTDIR]      (default: $OUT if set, else gpu-results)
 # env:   BUILD (build-gpu), ARCH (CMAKE_CUDA_ARCHITECTURES, default: the GPU's own, else 90),
@@ -19,6 +21,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 OUTDIR=${1:-${OUT:-gpu-results}}
 BUILD=${BUILD:-build-gpu}
+case $BUILD in /*) BUILD_ABS=$BUILD ;; *) BUILD_ABS=$PWD/$BUILD ;; esac
 JOBS=${JOBS:-$(nproc)}
 TEST_TIMEOUT=${TEST_TIMEOUT:-900}
 mkdir -p "$OUTDIR"
@@ -47,7 +50,7 @@ if ! cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLOOM_CUDA=ON \
   fail "configure (see configure.log)"; exit 1
 fi
 if ! cmake --build "$BUILD" -j "$JOBS" --target loom-perf loom-gpu-membw loomrun loom-info \
-     gpu_test gpu_direct_test gpu_fake_test gpu_direct_fake_test loom_test_worker \
+     nccl gpu_test gpu_direct_test gpu_fake_test gpu_direct_fake_test loom_test_worker \
      > "$OUTDIR/build.log" 2>&1; then
   fail "build (see build.log)"; tail -30 "$OUTDIR/build.log"; exit 1
 fi
@@ -95,7 +98,9 @@ lat allreduce_8B_2procs "$RUN" -np 2 "$PERF" all_reduce -b 8 -e 8 -n 2000 -w 200
 lat allreduce_8B_2threads_direct env LOOM_CUDA_DIRECT=1 "$PERF" all_reduce -t 2 -b 8 -e 8 -n 2000 \
   -w 200 --device cuda
 
-# NVIDIA NCCL's figure on the same GPU, for the 1-rank comparison.
+# NVIDIA NCCL's figure on the same GPU, for the 1-rank comparison; then the same binary, built
+# against NVIDIA's nccl.h and libnccl.so.2, run on loom's drop-in by LD_LIBRARY_PATH alone, with
+# 1, 2 and 4 ranks on one GPU (NVIDIA's NCCL refuses more than one).
 NCCL_INC=""
 for d in /usr/include /usr/local/cuda/include /usr/local/include; do
   [ -f "$d/nccl.h" ] && NCCL_INC=$d && break
@@ -104,11 +109,22 @@ NCCL_LIB=$(ldconfig -p 2>/dev/null | awk '/libnccl\.so\.2 / { print $NF; exit }'
 if [ -n "$NCCL_INC" ] && [ -n "$NCCL_LIB" ]; then
   if gcc -O2 -o "$BUILD/nccl_latency" perf/gpu/nccl_latency.c -I"$NCCL_INC" \
        -I/usr/local/cuda/include "$NCCL_LIB" -L/usr/local/cuda/lib64 -lcudart \
-       -Wl,-rpath,/usr/local/cuda/lib64 > "$OUTDIR/nccl_latency_build.log" 2>&1 &&
-     timeout 120 "$BUILD/nccl_latency" > "$OUTDIR/nccl_latency.txt" 2>&1; then
-    say "$(cat "$OUTDIR/nccl_latency.txt")"
+       -Wl,-rpath,/usr/local/cuda/lib64 > "$OUTDIR/nccl_latency_build.log" 2>&1; then
+    if timeout 120 "$BUILD/nccl_latency" > "$OUTDIR/nccl_latency_nvidia.txt" 2>&1; then
+      say "NVIDIA: $(cat "$OUTDIR/nccl_latency_nvidia.txt")"
+    else
+      say "NVIDIA NCCL: did not run (see nccl_latency_nvidia.txt)"
+    fi
+    for n in 1 2 4; do
+      if LD_LIBRARY_PATH="$BUILD_ABS/compat/nccl" timeout 300 "$BUILD/nccl_latency" 2000 "$n" \
+           > "$OUTDIR/nccl_latency_loom_$n.txt" 2>&1; then
+        say "loom drop-in: $(cat "$OUTDIR/nccl_latency_loom_$n.txt")"
+      else
+        fail "the NVIDIA-built program on loom's libnccl.so.2, $n rank(s) (see nccl_latency_loom_$n.txt)"
+      fi
+    done
   else
-    say "NCCL comparison: could not build or run (see nccl_latency*.txt/log)"
+    fail "building perf/gpu/nccl_latency.c against NVIDIA's NCCL (see nccl_latency_build.log)"
   fi
 else
   say "NCCL comparison: NVIDIA's libnccl.so.2/nccl.h not found on this machine; not measured"
