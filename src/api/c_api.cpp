@@ -112,10 +112,25 @@ loomResult_t runOp(const char* fn, loomComm* comm, OpDesc op, loomDataType_t dat
       }
     }
   // Device buffers: the collective runs on pinned copies, ordered on the stream (cuda.h).
-  auto stage = loom::cuda::StreamStage::create(
-      stream, {op.sendbuf, device.sendBytes, op.recvbuf, device.recvBytes, device.gpu,
-               op.op.deviceScalar, op.op.deviceScalar ? loom::dataTypeSize(op.dtype) : 0});
-  if (!stage.isOk()) return done(Status(stage.status()).withContext(fn));
+  loom::cuda::StreamStage::Buffers buffers{
+      op.sendbuf,
+      device.sendBytes,
+      op.recvbuf,
+      device.recvBytes,
+      device.gpu,
+      op.op.deviceScalar,
+      op.op.deviceScalar ? loom::dataTypeSize(op.dtype) : 0,
+      comm->comm->stageBudget(),
+      loom::runtime::groupDepth() == 0,  // a group's calls cannot finish before it ends
+      loom::Deadline::afterMs(comm->comm->config().timeoutMs),
+      comm->comm->abortFlagPtr()};
+  auto stage = loom::cuda::StreamStage::create(stream, buffers);
+  if (!stage.isOk()) {
+    const loom::Code c = stage.status().code();
+    if (c == loom::Code::kTimeout || c == loom::Code::kAborted)
+      comm->comm->setAsyncError(stage.status());
+    return done(Status(stage.status()).withContext(fn));
+  }
   op.sendbuf = (*stage)->hostSend();
   op.recvbuf = (*stage)->hostRecv();
   if (op.op.deviceScalar) op.op.scalarAt = (*stage)->hostScalar();

@@ -77,6 +77,9 @@ namespace loom {
   X(cudaWait, "LOOM_CUDA_WAIT", String, "",                                                   \
     "How a stream waits for a device call's host part: '' = cuStreamWaitValue32 when the "    \
     "driver offers it, else a polling kernel; 'kernel' forces the kernel")                    \
+  X(cudaStageBytes, "LOOM_CUDA_STAGE_BYTES", Int, "1073741824",                               \
+    "Pinned host memory one rank's staged device calls may hold before a new call waits for " \
+    "earlier ones to finish (calls in a group never wait; one call may exceed it alone)")     \
   X(cudaDirect, "LOOM_CUDA_DIRECT", Bool, "0",                                                \
     "Device calls between ranks that are threads of one process on one GPU read each "        \
     "other's device buffers directly (docs/GPU.md; not yet run on a GPU, so off by default)") \

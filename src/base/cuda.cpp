@@ -36,6 +36,36 @@ bool inUse() {
   return gInUse.load(std::memory_order_relaxed);
 }
 
+Status StageBudget::acquire(size_t bytes, bool wait, Deadline deadline,
+                            const std::atomic<bool>* abort) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (wait && held_ > 0 && held_ + bytes > cap_) {
+    if (abort && abort->load(std::memory_order_acquire))
+      return Status(Code::kAborted, "communicator aborted while waiting for staging memory");
+    if (deadline.expired())
+      return Status(Code::kTimeout, "earlier device calls still hold " + std::to_string(held_) +
+                                        " bytes of staging memory (LOOM_CUDA_STAGE_BYTES " +
+                                        std::to_string(cap_) +
+                                        ") after the communicator's timeout");
+    cv_.wait_for(lock, std::chrono::milliseconds(1));
+  }
+  held_ += bytes;
+  return Status::ok();
+}
+
+void StageBudget::release(size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_ -= std::min(bytes, held_);
+  }
+  cv_.notify_all();
+}
+
+size_t StageBudget::held() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return held_;
+}
+
 namespace {
 // Where a stage's pinned copies go: overlapping (in-place) buffers share one block at the
 // buffers' own relative offsets; otherwise each side has its block (none for 0 bytes).
@@ -314,6 +344,8 @@ struct StreamStage::Control {
   void* recvBlock = nullptr;
   size_t recvBlockBytes = 0;
   volatile uint32_t* flag = nullptr;
+  std::shared_ptr<StageBudget> budget;
+  size_t budgetBytes = 0;
 };
 
 namespace {
@@ -323,6 +355,7 @@ void CUDART_CB releaseControl(void* data) {
   givePinned(c->sendBlock, c->sendBlockBytes);
   givePinned(c->recvBlock, c->recvBlockBytes);
   giveFlag(c->flag);
+  if (c->budget) c->budget->release(c->budgetBytes);
   delete c;
 }
 }  // namespace
@@ -361,9 +394,18 @@ Result<std::unique_ptr<StreamStage>> StreamStage::createReal(void* streamPtr, co
   st->device_ = d.device;
   auto ctl = std::make_unique<Control>();
   const PinnedLayout layout = layoutOf(d);
+  if (d.budget) {
+    const size_t bytes = layout.sendBlock + layout.recvBlock;
+    LOOM_RETURN_IF_ERROR(d.budget->acquire(bytes, d.mayWait, d.waitUntil, d.abort));
+    ctl->budget = d.budget;
+    ctl->budgetBytes = bytes;
+  }
   if (layout.sendBlock > 0) {
     Result<void*> b = takePinned(layout.sendBlock);
-    if (!b.isOk()) return b.status();
+    if (!b.isOk()) {
+      if (ctl->budget) ctl->budget->release(ctl->budgetBytes);
+      return b.status();
+    }
     ctl->sendBlock = *b;
     ctl->sendBlockBytes = layout.sendBlock;
   }
@@ -371,6 +413,7 @@ Result<std::unique_ptr<StreamStage>> StreamStage::createReal(void* streamPtr, co
     Result<void*> b = takePinned(layout.recvBlock);
     if (!b.isOk()) {
       givePinned(ctl->sendBlock, ctl->sendBlockBytes);
+      if (ctl->budget) ctl->budget->release(ctl->budgetBytes);
       return b.status();
     }
     ctl->recvBlock = *b;
@@ -381,6 +424,7 @@ Result<std::unique_ptr<StreamStage>> StreamStage::createReal(void* streamPtr, co
     givePinned(ctl->sendBlock, ctl->sendBlockBytes);
     givePinned(ctl->recvBlock, ctl->recvBlockBytes);
     if (ctl->flag) giveFlag(ctl->flag);
+    if (ctl->budget) ctl->budget->release(ctl->budgetBytes);
   };
   Result<volatile uint32_t*> flag = takeFlag();
   if (!flag.isOk()) {
@@ -659,12 +703,25 @@ struct StreamStage::Fake {
   alignas(8) unsigned char scalar[8] = {};
   std::atomic<bool> inputsReady{false};
   std::atomic<bool> done{false};
+  bool finishQueued = false;  // finishOnStream() ran
+  std::shared_ptr<StageBudget> budget;
+  size_t budgetBytes = 0;
+  std::atomic<bool> released{false};
+  void releaseBudget() {
+    if (budget && !released.exchange(true)) budget->release(budgetBytes);
+  }
 };
 
 Result<std::unique_ptr<StreamStage>> StreamStage::createFake(void* stream, const Buffers& d) {
   std::unique_ptr<StreamStage> st(new StreamStage());
   auto f = std::make_shared<Fake>();
   const PinnedLayout layout = layoutOf(d);
+  if (d.budget) {
+    const size_t bytes = layout.sendBlock + layout.recvBlock;
+    LOOM_RETURN_IF_ERROR(d.budget->acquire(bytes, d.mayWait, d.waitUntil, d.abort));
+    f->budget = d.budget;
+    f->budgetBytes = bytes;
+  }
   f->send.resize(layout.sendBlock);
   f->recv.resize(layout.recvBlock);
   placeCopies(layout, layout.sendBlock ? f->send.data() : nullptr,
@@ -697,7 +754,9 @@ Status StreamStage::finishOnStream() {
     while (!f->done.load(std::memory_order_acquire) && !until.expired())
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     if (bytes) std::memmove(recv, hr, bytes);
+    f->releaseBudget();
   });
+  f->finishQueued = true;
   return Status::ok();
 }
 
@@ -707,7 +766,10 @@ Result<std::unique_ptr<StreamStage>> StreamStage::create(void* stream, const Buf
 
 StreamStage::~StreamStage() {
   complete();
-  if (!fake_) destroyReal();
+  if (!fake_)
+    destroyReal();
+  else if (!fake_->finishQueued)
+    fake_->releaseBudget();  // dropped before its stream side was complete
 }
 
 Status StreamStage::waitInputs(Deadline deadline, const std::atomic<bool>* abort) {

@@ -22,9 +22,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "base/dtype.h"
@@ -52,6 +54,30 @@ PointerInfo pointerInfo(const void* p);
 // machine never start CUDA (no driver load, no context) and pay nothing per call.
 bool inUse();
 
+// The pinned staging memory one communicator's calls hold until their streams are done with it
+// (LOOM_CUDA_STAGE_BYTES). A call that would go over waits for earlier calls to finish - the
+// backpressure NCCL applies when its work queue is full - so issuing many large calls without
+// synchronising does not pin memory without bound. Calls in a group do not wait (the group's
+// calls cannot finish before it ends), and a call may exceed the budget when nothing else holds
+// any. Per communicator: a rank's earlier calls never need its later ones, so no rank waits for
+// memory that only its own next call could free.
+class StageBudget {
+ public:
+  explicit StageBudget(size_t cap) : cap_(cap) {}
+  // Takes `bytes`; with `wait`, first waits while they would go over the budget: Timeout at the
+  // deadline, Aborted when *abort becomes true.
+  Status acquire(size_t bytes, bool wait, Deadline deadline, const std::atomic<bool>* abort);
+  // Returns `bytes` (from a CUDA host function: no CUDA calls here).
+  void release(size_t bytes);
+  size_t held() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  size_t held_ = 0;
+  const size_t cap_;
+};
+
 class StreamStage {
  public:
   struct Buffers {
@@ -62,6 +88,11 @@ class StreamStage {
     int device = -1;  // the buffers' device (made current for the CUDA calls); -1: as is
     const void* scalar = nullptr;  // a PreMulSum scalar in device memory, copied with the send
     size_t scalarBytes = 0;        // at most 8
+    // The communicator's budget (none: unbounded); whether the call may wait for it, until when.
+    std::shared_ptr<StageBudget> budget;
+    bool mayWait = false;
+    Deadline waitUntil = Deadline::never();
+    const std::atomic<bool>* abort = nullptr;
   };
   // Enqueues the first half of the stream side described above on `stream` (a cudaStream_t;
   // NULL is the legacy default stream): the copy out and the "inputs ready" event. On failure

@@ -245,6 +245,13 @@ DeviceDirect* Communicator::deviceDirect() {
   return deviceDirect_.get();
 }
 
+const std::shared_ptr<cuda::StageBudget>& Communicator::stageBudget() {
+  if (!stageBudget_)
+    stageBudget_ = std::make_shared<cuda::StageBudget>(
+        static_cast<size_t>(std::max<int64_t>(config().cudaStageBytes, 0)));
+  return stageBudget_;
+}
+
 void Communicator::countCall(algo::Collective collective, uint64_t bytesSent, uint64_t bytesRecv) {
   std::lock_guard<std::mutex> lock(countersMu_);
   const int c = static_cast<int>(collective);

@@ -117,6 +117,8 @@ class Communicator {
   // A call that ran outside the engine (device_direct.h): counted like the others.
   void countCall(algo::Collective collective, uint64_t bytesSent, uint64_t bytesRecv);
   const std::atomic<bool>* abortFlagPtr() const { return &engine_->abortFlag(); }
+  // The pinned staging memory budget of this rank's device calls (LOOM_CUDA_STAGE_BYTES).
+  const std::shared_ptr<cuda::StageBudget>& stageBudget();
 
   // ---- used by Group ----
   // Sequence numbers, taken at submission in issue order.
@@ -161,6 +163,7 @@ class Communicator {
   std::unique_ptr<HostWindow> window_;
   std::unique_ptr<DeviceDirect> deviceDirect_;
   bool deviceDirectChecked_ = false;
+  std::shared_ptr<cuda::StageBudget> stageBudget_;
   PlanCache plans_;
   // The last choice and plan per slot, for repeated calls (prepare.cpp). Used under the
   // engine mutex, like the rest of prepare().

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/handles.h"
 #include "base/cuda.h"
 #include "launcher.h"
 #include "loom/loom.h"
@@ -22,6 +23,8 @@ namespace {
 // gpu_direct_fake_test) LOOM_CUDA_DIRECT set before loom reads the environment.
 const bool kFake = [] {
   cuda::testing::useFakeDevice();
+  // A small staging budget, so that calls issued without synchronising wait for earlier ones.
+  setenv("LOOM_CUDA_STAGE_BYTES", "1048576", 1);
 #if LOOM_TEST_CUDA_DIRECT
   setenv("LOOM_CUDA_DIRECT", "1", 1);
 #endif
@@ -240,6 +243,78 @@ TEST(FakeGpu, ADeviceScalarIsReadInStreamOrder) {
     cuda::streamDestroy(stream);
     return f;
   });
+  for (loomComm_t c : comms)
+    EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+
+TEST(StageBudget, WaitsWhileOverItsCapExceptAloneOrWhenTold) {
+  cuda::StageBudget b(100);
+  std::atomic<bool> abort{false};
+  ASSERT_TRUE(b.acquire(150, true, Deadline::afterMs(1000), &abort).isOk());  // alone: allowed
+  ASSERT_TRUE(b.acquire(10, false, Deadline::afterMs(1000), &abort).isOk());  // told not to wait
+  EXPECT_EQ(b.held(), 160u);
+  Status s = b.acquire(10, true, Deadline::afterMs(50), &abort);
+  EXPECT_EQ(s.code(), Code::kTimeout) << s.toString();
+  EXPECT_NE(s.message().find("LOOM_CUDA_STAGE_BYTES"), std::string::npos);
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    b.release(150);
+  });
+  EXPECT_TRUE(b.acquire(50, true, Deadline::afterMs(5000), &abort).isOk());  // after the release
+  releaser.join();
+  EXPECT_EQ(b.held(), 60u);
+  std::thread aborter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    abort = true;
+  });
+  EXPECT_EQ(b.acquire(100, true, Deadline::afterMs(5000), &abort).code(), Code::kAborted);
+  aborter.join();
+}
+
+// Many large calls issued without synchronising: the budget (1 MiB here) holds the pinned
+// memory in use to about itself, and every result is right.
+TEST(FakeGpu, CallsIssuedWithoutSynchronisingStayWithinTheStagingBudget) {
+  const int n = 2, calls = 16;
+  const size_t count = 65536;  // 256 KiB of floats: send and recv copies 512 KiB per call
+  std::vector<loomComm_t> comms = initAll(n, "loopback");
+  std::vector<size_t> most(n, 0);
+  std::vector<void*> streams(n, nullptr);
+  std::vector<std::vector<void*>> bufs(n, std::vector<void*>(2 * calls, nullptr));
+  onEveryRank(n, [&](int r) {
+    std::vector<std::string> f;
+    if (!cuda::streamCreate(&streams[r]).isOk()) return std::vector<std::string>{"no stream"};
+    std::vector<float> v(count, static_cast<float>(r + 1));
+    for (void*& b : bufs[r])
+      if (!cuda::deviceAlloc(count * 4, &b).isOk()) return std::vector<std::string>{"alloc"};
+    const auto& budget = comms[r]->comm->stageBudget();
+    for (int i = 0; i < calls; ++i) {
+      cuda::memcpyAsync(bufs[r][2 * i], v.data(), count * 4, streams[r]).ignoreError();
+      if (loomAllReduce(bufs[r][2 * i], bufs[r][2 * i + 1], count, loomFloat32, loomSum, comms[r],
+                        streams[r]) != loomSuccess)
+        f.push_back(std::string("allreduce: ") + loomGetLastError(comms[r]));
+      most[r] = std::max(most[r], budget->held());
+    }
+    for (int i = 0; i < calls; ++i) {
+      std::vector<float> back(count);
+      cuda::memcpyAsync(back.data(), bufs[r][2 * i + 1], count * 4, streams[r]).ignoreError();
+      if (back[0] != 3.0f || back[count - 1] != 3.0f)
+        f.push_back("call " + std::to_string(i) + ": " + std::to_string(back[0]));
+    }
+    return f;
+  });
+  for (int r = 0; r < n; ++r) {
+    EXPECT_LE(most[r], size_t{1048576}) << "rank " << r;
+#if LOOM_TEST_CUDA_DIRECT
+    EXPECT_EQ(most[r], 0u) << "rank " << r << ": the direct path stages nothing";
+#else
+    EXPECT_GT(most[r], 0u) << "rank " << r;
+#endif
+  }
+  for (int r = 0; r < n; ++r) {
+    for (void* b : bufs[r])
+      cuda::deviceFree(b);
+    cuda::streamDestroy(streams[r]);
+  }
   for (loomComm_t c : comms)
     EXPECT_EQ(loomCommDestroy(c), loomSuccess);
 }
