@@ -51,7 +51,12 @@ TEST(GpuUnavailable, SaysWhyAndKeepsEveryPointerOnTheHost) {
   EXPECT_EQ(cuda::deviceCount(), 0);
   float x[4] = {};
   EXPECT_EQ(cuda::pointerInfo(x).memory, cuda::Memory::kHost);
-  auto stage = cuda::StreamStage::create(nullptr, {x, sizeof(x), x, sizeof(x)});
+  cuda::StreamStage::Buffers buffers;
+  buffers.send = x;
+  buffers.sendBytes = sizeof(x);
+  buffers.recv = x;
+  buffers.recvBytes = sizeof(x);
+  auto stage = cuda::StreamStage::create(nullptr, buffers);
   ASSERT_FALSE(stage.isOk());
   EXPECT_EQ(stage.status().code(), Code::kCudaError);
   EXPECT_NE(stage.status().message().find(why), std::string::npos) << stage.status().toString();
