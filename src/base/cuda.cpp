@@ -696,6 +696,25 @@ FakeMemory& fakeMemory() {
   return *m;
 }
 
+// "Device memory" of the emulation: plain memory that pointerInfo reports as device memory.
+Status fakeAlloc(size_t bytes, void** ptr) {
+  *ptr = std::malloc(bytes ? bytes : 1);
+  if (!*ptr) return Status(Code::kCudaError, "fake device: out of memory");
+  FakeMemory& m = fakeMemory();
+  std::lock_guard<std::mutex> lock(m.mu);
+  m.blocks[reinterpret_cast<uintptr_t>(*ptr)] = bytes ? bytes : 1;
+  return Status::ok();
+}
+
+void fakeFree(void* ptr) {
+  FakeMemory& m = fakeMemory();
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    m.blocks.erase(reinterpret_cast<uintptr_t>(ptr));
+  }
+  std::free(ptr);
+}
+
 }  // namespace
 
 struct StreamStage::Fake {
@@ -920,12 +939,7 @@ Status streamSynchronize(void* stream) {
 
 Status deviceAlloc(size_t bytes, void** ptr) {
   if (!gFake) return realDeviceAlloc(bytes, ptr);
-  *ptr = std::malloc(bytes ? bytes : 1);
-  if (!*ptr) return Status(Code::kCudaError, "fake device: out of memory");
-  FakeMemory& m = fakeMemory();
-  std::lock_guard<std::mutex> lock(m.mu);
-  m.blocks[reinterpret_cast<uintptr_t>(*ptr)] = bytes ? bytes : 1;
-  return Status::ok();
+  return fakeAlloc(bytes, ptr);
 }
 
 void deviceFree(void* ptr) {
@@ -938,35 +952,18 @@ void deviceFree(void* ptr) {
   }
   for (FakeStream* st : streams)
     st->synchronize();
-  FakeMemory& m = fakeMemory();
-  {
-    std::lock_guard<std::mutex> lock(m.mu);
-    m.blocks.erase(reinterpret_cast<uintptr_t>(ptr));
-  }
-  std::free(ptr);
+  fakeFree(ptr);
 }
 
 Status deviceAllocAsync(size_t bytes, void** ptr, void* stream) {
   if (!gFake) return realDeviceAllocAsync(bytes, ptr, stream);
-  *ptr = std::malloc(bytes ? bytes : 1);
-  if (!*ptr) return Status(Code::kCudaError, "fake device: out of memory");
-  FakeMemory& m = fakeMemory();
-  std::lock_guard<std::mutex> lock(m.mu);
-  m.blocks[reinterpret_cast<uintptr_t>(*ptr)] = bytes ? bytes : 1;
-  return Status::ok();
+  return fakeAlloc(bytes, ptr);
 }
 
 void deviceFreeAsync(void* ptr, void* stream) {
   if (!gFake) return realDeviceFreeAsync(ptr, stream);
   if (!ptr) return;
-  fakeStream(stream)->push([ptr] {
-    FakeMemory& m = fakeMemory();
-    {
-      std::lock_guard<std::mutex> lock(m.mu);
-      m.blocks.erase(reinterpret_cast<uintptr_t>(ptr));
-    }
-    std::free(ptr);
-  });
+  fakeStream(stream)->push([ptr] { fakeFree(ptr); });
 }
 
 Status streamCreate(void** stream) {
