@@ -9,7 +9,7 @@
 #   make asan / make tsan   the test suite under sanitizers (build-asan/, build-tsan/)
 #   make test-asan / make test-tsan   the reliability subset under sanitizers: fault tests
 #                (they include the collective sweep), transport conformance, base, api, the GPU
-#                path on the emulated device (gpu_fake_test, gpu_direct_fake_test) and the
+#                path on the emulated device (gpu_fake_test, staged and LOOM_CUDA_DIRECT=1) and the
 #                NCCL C test program (SAN_BINS, SAN_NCCL_MODES); not part of `make test` (its
 #                15-minute budget), but .ci/run runs both after it (docs/RELIABILITY.md)
 #   make ci      what .ci/run does: make test, then test-asan and test-tsan
@@ -35,11 +35,9 @@ endif
 SOAK_SECONDS ?= 120
 FUZZ_SECONDS ?= 60
 # The fault tests include the collective sweep through the fault wrapper on every transport.
-SAN_TARGETS := fault_test transport_conformance_test base_test api_test nccl_test_c gpu_fake_test \
-  gpu_direct_fake_test
+SAN_TARGETS := fault_test transport_conformance_test base_test api_test nccl_test_c gpu_fake_test
 SAN_BINS := tests/fault/fault_test tests/conformance/transport_conformance_test \
-  tests/unit/base/base_test tests/unit/api/api_test tests/gpu/gpu_fake_test \
-  tests/gpu/gpu_direct_fake_test
+  tests/unit/base/base_test tests/unit/api/api_test tests/gpu/gpu_fake_test
 # compat/nccl's C test program: ranks as threads (one per rank, or one thread driving all in
 # groups), non-blocking communicators, one rank.
 SAN_NCCL_MODES := basic threads nonblocking single
@@ -49,6 +47,8 @@ define sanitizer_subset
 	cmake -S . -B $(1) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_SANITIZE=$(2) -DLOOM_BUILD_PERF=OFF -DLOOM_CUDA=OFF
 	cmake --build $(1) -j $(JOBS) --target $(SAN_TARGETS)
 	cd $(1) && for t in $(SAN_BINS); do echo "== $$t"; $(3) ./$$t --gtest_brief=1 || exit 1; done
+	cd $(1) && echo "== gpu_fake_test, LOOM_CUDA_DIRECT=1" && \
+	  LOOM_CUDA_DIRECT=1 $(3) ./tests/gpu/gpu_fake_test --gtest_brief=1
 	cd $(1) && for m in $(SAN_NCCL_MODES); do echo "== nccl_test_c $$m"; \
 	  $(3) ./tests/compat/nccl_test_c $$m || exit 1; done
 endef

@@ -50,7 +50,7 @@ if ! cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLOOM_CUDA=ON \
   fail "configure (see configure.log)"; exit 1
 fi
 if ! cmake --build "$BUILD" -j "$JOBS" --target loom-perf loom-gpu-membw loomrun loom-info \
-     nccl gpu_test gpu_direct_test gpu_fake_test gpu_direct_fake_test loom_test_worker \
+     nccl gpu_test gpu_fake_test loom_test_worker \
      > "$OUTDIR/build.log" 2>&1; then
   fail "build (see build.log)"; tail -30 "$OUTDIR/build.log"; exit 1
 fi
@@ -61,8 +61,11 @@ RUN="$BUILD/tools/loomrun"
 
 # ---- tests ----
 if step tests; then
-for t in gpu_test gpu_direct_test gpu_fake_test gpu_direct_fake_test; do
-  if (cd "$BUILD" && timeout "$TEST_TIMEOUT" "./tests/gpu/$t") > "$OUTDIR/$t.log" 2>&1; then
+# Each program twice: staged, and with LOOM_CUDA_DIRECT=1 (logs gpu_test.log, gpu_test-direct.log).
+for t in gpu_test gpu_test-direct gpu_fake_test gpu_fake_test-direct; do
+  direct=0; [ "${t%-direct}" != "$t" ] && direct=1
+  if (cd "$BUILD" && LOOM_CUDA_DIRECT=$direct timeout "$TEST_TIMEOUT" "./tests/gpu/${t%-direct}") \
+       > "$OUTDIR/$t.log" 2>&1; then
     skipped=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) tests\{0,1\}, listed below:.*/\1/p' "$OUTDIR/$t.log")
     say "$t: $(grep -E '^\[  PASSED  \]' "$OUTDIR/$t.log" | tail -1) ${skipped:-0} skipped"
   else

@@ -30,11 +30,8 @@
 namespace loom::test {
 namespace {
 
-// Built twice: gpu_test (staged path) and gpu_direct_test (LOOM_CUDA_DIRECT=1, set before loom
-// reads the environment: ranks that are threads read each other's device buffers).
-#if LOOM_TEST_CUDA_DIRECT
-const bool kDirect = [] { return setenv("LOOM_CUDA_DIRECT", "1", 1) == 0; }();
-#endif
+// ctest runs this program twice: as is (staged path) and as direct.* with LOOM_CUDA_DIRECT=1
+// (ranks that are threads read each other's device buffers).
 
 #define SKIP_WITHOUT_GPU()                                                  \
   do {                                                                      \
