@@ -9,7 +9,8 @@
 #   make asan / make tsan   the test suite under sanitizers (build-asan/, build-tsan/)
 #   make test-asan / make test-tsan   the reliability subset under sanitizers: fault tests
 #                (they include the collective sweep), transport conformance, base, api, the GPU
-#                path on the emulated device (gpu_fake_test, staged and LOOM_CUDA_DIRECT=1) and the
+#                path on the emulated device (gpu_fake_test: staged, LOOM_CUDA_DIRECT=1 and
+#                LOOM_CUDA_IPC=1) and the
 #                NCCL C test program (SAN_BINS, SAN_NCCL_MODES); not part of `make test` (its
 #                15-minute budget), but .ci/run runs both after it (docs/RELIABILITY.md)
 #   make ci      what .ci/run does: make test, then test-asan and test-tsan
@@ -49,6 +50,8 @@ define sanitizer_subset
 	cd $(1) && for t in $(SAN_BINS); do echo "== $$t"; $(3) ./$$t --gtest_brief=1 || exit 1; done
 	cd $(1) && echo "== gpu_fake_test, LOOM_CUDA_DIRECT=1" && \
 	  LOOM_CUDA_DIRECT=1 $(3) ./tests/gpu/gpu_fake_test --gtest_brief=1
+	cd $(1) && echo "== gpu_fake_test, LOOM_CUDA_IPC=1" && \
+	  LOOM_CUDA_IPC=1 $(3) ./tests/gpu/gpu_fake_test --gtest_brief=1
 	cd $(1) && for m in $(SAN_NCCL_MODES); do echo "== nccl_test_c $$m"; \
 	  $(3) ./tests/compat/nccl_test_c $$m || exit 1; done
 endef

@@ -2,7 +2,8 @@
 # The GPU check in one command (issue 7, docs/GPU.md): on a machine with an NVIDIA GPU, builds
 # loom with CUDA, runs the GPU tests, and measures what docs/PERFORMANCE.md records:
 #   - the device-memory bound: a 1 GiB device-to-device copy (perf/gpu/membw.cu);
-#   - AllReduce latency at 8 B for 1 rank, and for 2 ranks on one GPU as threads and processes;
+#   - AllReduce latency at 8 B for 1 rank, and for 2 ranks on one GPU as threads and processes
+#     (staged, LOOM_CUDA_DIRECT, LOOM_CUDA_IPC);
 #   - AllReduce busbw for 2 and 4 ranks on one GPU from 1 MiB to 256 MiB, and its ratio to the
 #     bound;
 #   - NVIDIA NCCL's 1-rank 8 B latency on the same GPU, when libnccl.so.2 and nccl.h are there,
@@ -61,11 +62,14 @@ RUN="$BUILD/tools/loomrun"
 
 # ---- tests ----
 if step tests; then
-# Each program twice: staged, and with LOOM_CUDA_DIRECT=1 (logs gpu_test.log, gpu_test-direct.log).
-for t in gpu_test gpu_test-direct gpu_fake_test gpu_fake_test-direct; do
-  direct=0; [ "${t%-direct}" != "$t" ] && direct=1
-  if (cd "$BUILD" && LOOM_CUDA_DIRECT=$direct timeout "$TEST_TIMEOUT" "./tests/gpu/${t%-direct}") \
-       > "$OUTDIR/$t.log" 2>&1; then
+# Each program three times: staged, with LOOM_CUDA_DIRECT=1 and with LOOM_CUDA_IPC=1 (logs
+# gpu_test.log, gpu_test-direct.log, gpu_test-ipc.log, ...).
+for t in gpu_test gpu_test-direct gpu_test-ipc gpu_fake_test gpu_fake_test-direct \
+         gpu_fake_test-ipc; do
+  direct=0; ipc=0; prog=${t%-direct}; prog=${prog%-ipc}
+  case $t in *-direct) direct=1 ;; *-ipc) ipc=1 ;; esac
+  if (cd "$BUILD" && LOOM_CUDA_DIRECT=$direct LOOM_CUDA_IPC=$ipc timeout "$TEST_TIMEOUT" \
+        "./tests/gpu/$prog") > "$OUTDIR/$t.log" 2>&1; then
     skipped=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) tests\{0,1\}, listed below:.*/\1/p' "$OUTDIR/$t.log")
     say "$t: $(grep -E '^\[  PASSED  \]' "$OUTDIR/$t.log" | tail -1) ${skipped:-0} skipped"
   else
@@ -99,6 +103,8 @@ lat allreduce_8B_1rank "$PERF" all_reduce -b 8 -e 8 -n 10000 -w 500 --device cud
 lat allreduce_8B_2threads "$PERF" all_reduce -t 2 -b 8 -e 8 -n 2000 -w 200 --device cuda
 lat allreduce_8B_2procs "$RUN" -np 2 "$PERF" all_reduce -b 8 -e 8 -n 2000 -w 200 --device cuda
 lat allreduce_8B_2threads_direct env LOOM_CUDA_DIRECT=1 "$PERF" all_reduce -t 2 -b 8 -e 8 -n 2000 \
+  -w 200 --device cuda
+lat allreduce_8B_2procs_ipc env LOOM_CUDA_IPC=1 "$RUN" -np 2 "$PERF" all_reduce -b 8 -e 8 -n 2000 \
   -w 200 --device cuda
 
 # NVIDIA NCCL's figure on the same GPU, for the 1-rank comparison; then the same binary, built
@@ -134,7 +140,8 @@ else
 fi
 
 # ---- bandwidth, several ranks on one GPU ----
-# Processes (staged), threads (staged), threads reading each other's buffers (LOOM_CUDA_DIRECT).
+# Processes (staged), threads (staged), threads reading each other's buffers (LOOM_CUDA_DIRECT),
+# processes reading each other's IPC windows (LOOM_CUDA_IPC).
 bw() {  # name, then the command
   local name=$1; shift
   if timeout 600 "$@" all_reduce -b 1M -e 256M -f 4 -n 20 -w 5 --device cuda \
@@ -152,6 +159,7 @@ for np in 2 4; do
   bw "allreduce_bw_${np}procs" "$RUN" -np "$np" "$PERF"
   bw "allreduce_bw_${np}threads" "$PERF" -t "$np"
   bw "allreduce_bw_${np}threads_direct" env LOOM_CUDA_DIRECT=1 "$PERF" -t "$np"
+  bw "allreduce_bw_${np}procs_ipc" env LOOM_CUDA_IPC=1 "$RUN" -np "$np" "$PERF"
 done
 
 say "status: $([ $status = 0 ] && echo ok || echo FAILED)"

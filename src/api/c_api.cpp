@@ -111,6 +111,18 @@ loomResult_t runOp(const char* fn, loomComm* comm, OpDesc op, loomDataType_t dat
         return loomSuccess;
       }
     }
+  // Ranks on one host read each other's CUDA IPC windows (LOOM_CUDA_IPC, device_ipc.h);
+  // outside groups only. The stage carries no buffers: it orders the worker's run on the stream.
+  if (loom::runtime::groupDepth() == 0 && loom::runtime::DeviceIpc::covers(op))
+    if (comm->comm->deviceIpc()) {
+      loom::cuda::StreamStage::Buffers order;
+      order.device = device.gpu;
+      auto stage = loom::cuda::StreamStage::create(stream, order);
+      if (!stage.isOk()) return done(Status(stage.status()).withContext(fn));
+      comm->comm->countCall(op.collective, device.sendBytes, device.recvBytes);
+      return done(
+          loom::runtime::submitDeviceIpc(comm->comm.get(), op, device.gpu, std::move(*stage)));
+    }
   // Device buffers: the collective runs on pinned copies, ordered on the stream (cuda.h).
   loom::cuda::StreamStage::Buffers buffers{
       op.sendbuf,

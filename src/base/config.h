@@ -83,6 +83,11 @@ namespace loom {
   X(cudaDirect, "LOOM_CUDA_DIRECT", Bool, "0",                                                \
     "Device calls between ranks that are threads of one process on one GPU read each "        \
     "other's device buffers directly (docs/GPU.md; not yet run on a GPU, so off by default)") \
+  X(cudaIpc, "LOOM_CUDA_IPC", Bool, "0",                                                      \
+    "Device calls between ranks of one host go through CUDA IPC windows the peers read, "     \
+    "not through host memory (docs/GPU.md; not yet run on a GPU, so off by default)")         \
+  X(cudaIpcBytes, "LOOM_CUDA_IPC_BYTES", Int, "33554432",                                     \
+    "Device memory of each rank's CUDA IPC window; larger calls run in chunks of it")         \
   X(spinUs, "LOOM_SPIN_US", Int, "20",                                                        \
     "Microseconds a waiting rank polls before it sleeps until a peer wakes it")               \
   X(check, "LOOM_CHECK", Bool, "0",                                                           \

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/config.h"
+#include "base/cuda_fake.h"
 #include "base/log.h"
 #include "base/reduce.h"
 #include "loom_features.h"
@@ -139,6 +140,9 @@ Status realMemcpyAsync(void*, const void*, size_t, void*) {
 }
 Status realStreamSynchronize(void*) {
   return noCuda("streamSynchronize");
+}
+Status realEventQuery(void*, bool*) {
+  return noCuda("eventQuery");
 }
 Status realEventCreate(void**) {
   return noCuda("eventCreate");
@@ -570,6 +574,14 @@ Status realStreamSynchronize(void* stream) {
   return Status::ok();
 }
 
+Status realEventQuery(void* event, bool* done) {
+  const cudaError_t err = cudaEventQuery(static_cast<cudaEvent_t>(event));
+  *done = err == cudaSuccess;
+  (void)cudaGetLastError();  // cudaErrorNotReady is not sticky, but is "last"
+  if (err == cudaSuccess || err == cudaErrorNotReady) return Status::ok();
+  return cudaStatus(err, "cudaEventQuery");
+}
+
 Status realDeviceAlloc(size_t bytes, void** ptr) {
   LOOM_CUDA_TRY(cudaMalloc(ptr, bytes), "cudaMalloc of " + std::to_string(bytes) + " bytes");
   return Status::ok();
@@ -700,22 +712,41 @@ FakeMemory& fakeMemory() {
 Status fakeAlloc(size_t bytes, void** ptr) {
   *ptr = std::malloc(bytes ? bytes : 1);
   if (!*ptr) return Status(Code::kCudaError, "fake device: out of memory");
-  FakeMemory& m = fakeMemory();
-  std::lock_guard<std::mutex> lock(m.mu);
-  m.blocks[reinterpret_cast<uintptr_t>(*ptr)] = bytes ? bytes : 1;
+  detail::fakeRemember(*ptr, bytes ? bytes : 1);
   return Status::ok();
 }
 
 void fakeFree(void* ptr) {
-  FakeMemory& m = fakeMemory();
-  {
-    std::lock_guard<std::mutex> lock(m.mu);
-    m.blocks.erase(reinterpret_cast<uintptr_t>(ptr));
-  }
+  detail::fakeForget(ptr);
   std::free(ptr);
 }
 
 }  // namespace
+
+namespace detail {
+bool fakeActive() {
+  return gFake;
+}
+void fakeRemember(void* ptr, size_t bytes) {
+  FakeMemory& m = fakeMemory();
+  std::lock_guard<std::mutex> lock(m.mu);
+  m.blocks[reinterpret_cast<uintptr_t>(ptr)] = bytes;
+}
+void fakeForget(void* ptr) {
+  FakeMemory& m = fakeMemory();
+  std::lock_guard<std::mutex> lock(m.mu);
+  m.blocks.erase(reinterpret_cast<uintptr_t>(ptr));
+}
+void fakeSynchronizeAll() {
+  std::vector<FakeStream*> streams;
+  {
+    std::lock_guard<std::mutex> lock(gFakeStreamsMu);
+    streams = fakeStreams();
+  }
+  for (FakeStream* st : streams)
+    st->synchronize();
+}
+}  // namespace detail
 
 struct StreamStage::Fake {
   std::vector<uint8_t> send, recv;  // the "pinned" copies
@@ -931,6 +962,13 @@ Status streamWaitEvent(void* stream, void* event) {
   return Status::ok();
 }
 
+Status eventQuery(void* event, bool* done) {
+  if (!gFake) return realEventQuery(event, done);
+  auto* e = static_cast<FakeEvent*>(event);
+  *done = e->completed.load() >= e->recorded.load();
+  return Status::ok();
+}
+
 Status streamSynchronize(void* stream) {
   if (!gFake) return realStreamSynchronize(stream);
   fakeStream(stream)->synchronize();
@@ -945,13 +983,7 @@ Status deviceAlloc(size_t bytes, void** ptr) {
 void deviceFree(void* ptr) {
   if (!gFake) return realDeviceFree(ptr);
   if (!ptr) return;
-  std::vector<FakeStream*> streams;
-  {
-    std::lock_guard<std::mutex> lock(gFakeStreamsMu);
-    streams = fakeStreams();
-  }
-  for (FakeStream* st : streams)
-    st->synchronize();
+  detail::fakeSynchronizeAll();
   fakeFree(ptr);
 }
 

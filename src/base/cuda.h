@@ -160,6 +160,21 @@ void eventDestroy(void* event);
 Status eventRecord(void* event, void* stream);
 Status streamWaitEvent(void* stream, void* event);
 Status streamSynchronize(void* stream);
+// Whether the work before the event's most recent record is done (cudaEventQuery).
+Status eventQuery(void* event, bool* done);
+
+// CUDA IPC: device memory that another process of this host maps (runtime/device_ipc.h).
+// Real: cudaMalloc + cudaIpcGetMemHandle; cudaIpcOpenMemHandle with lazy peer access, so a
+// process on another GPU of the host reads it over NVLink or PCIe where peer access exists.
+// A process cannot open its own handles (CUDA refuses): it uses the pointer. Emulated: a memfd
+// the other process maps through /proc/<pid>/fd.
+struct IpcHandle {
+  unsigned char bytes[64] = {};  // cudaIpcMemHandle_t
+};
+Status ipcAlloc(size_t bytes, void** ptr, IpcHandle* handle);  // on the current device
+void ipcFree(void* ptr);  // synchronises the device, as cudaFree does
+Status ipcOpen(const IpcHandle& handle, void** ptr);
+void ipcClose(void* ptr);
 
 // For tests and tools: device memory and streams on the current device.
 Status deviceAlloc(size_t bytes, void** ptr);
@@ -183,6 +198,8 @@ namespace testing {
 // function here; it cannot be undone.
 void useFakeDevice();
 bool fakeDevice();
+// From now on ipcAlloc fails on the emulation, as where CUDA refuses IPC (tests of the fallback).
+void refuseIpc(bool refuse);
 }  // namespace testing
 
 }  // namespace loom::cuda

@@ -216,6 +216,7 @@ void Communicator::finish(const PreparedUnit& pu, const Status& status) {
     }
     return;
   }
+  if (pu.unit.ops[0].internal) return;
   std::lock_guard<std::mutex> lock(countersMu_);
   for (const OpDesc& op : pu.unit.ops)
     ++counters_.calls[static_cast<int>(op.collective)];
@@ -245,6 +246,42 @@ DeviceDirect* Communicator::deviceDirect() {
   return deviceDirect_.get();
 }
 
+DeviceIpc* Communicator::deviceIpc() {
+  if (deviceIpcChecked_) return deviceIpc_.get();
+  deviceIpcChecked_ = true;
+  if (!config().cudaIpc) return nullptr;
+  for (int p = 0; p < nranks(); ++p)
+    if (engine_->peerInfo(p).hostId != engine_->peerInfo(rank()).hostId) return nullptr;
+  deviceIpc_ = std::make_unique<DeviceIpc>(
+      rank(), nranks(), static_cast<size_t>(std::max<int64_t>(config().cudaIpcBytes, 0)));
+  return deviceIpc_.get();
+}
+
+void Communicator::enqueueDeviceIpc(const OpDesc& op, int device,
+                                    std::shared_ptr<cuda::StreamStage> stage,
+                                    std::shared_ptr<WorkState> work) {
+  std::lock_guard<std::mutex> lock(queueMu_);
+  Task task;
+  task.work = std::move(work);
+  task.stages.push_back(std::move(stage));
+  task.ipc = true;
+  task.ipcOp = op;
+  task.ipcDevice = device;
+  queue_.push_back(std::move(task));
+  ++outstanding_;
+  if (!worker_.joinable()) worker_ = std::thread([this] { workerLoop(); });
+  queueCv_.notify_all();
+}
+
+Status Communicator::runHostOp(const OpDesc& op) {
+  std::lock_guard<std::mutex> engine(engineMu_);
+  std::vector<Stream> stream(1);
+  stream[0].comm = this;
+  stream[0].units.emplace_back();
+  stream[0].units[0].ops.push_back(op);
+  return drive(&stream);
+}
+
 const std::shared_ptr<cuda::StageBudget>& Communicator::stageBudget() {
   if (!stageBudget_)
     stageBudget_ = std::make_shared<cuda::StageBudget>(
@@ -263,7 +300,11 @@ void Communicator::countCall(algo::Collective collective, uint64_t bytesSent, ui
 void Communicator::enqueue(std::vector<std::vector<Unit>> streams, std::shared_ptr<WorkState> work,
                            std::vector<std::shared_ptr<cuda::StreamStage>> stages) {
   std::lock_guard<std::mutex> lock(queueMu_);
-  queue_.push_back(Task{std::move(streams), std::move(work), std::move(stages)});
+  Task task;
+  task.streams = std::move(streams);
+  task.work = std::move(work);
+  task.stages = std::move(stages);
+  queue_.push_back(std::move(task));
   ++outstanding_;
   if (!worker_.joinable()) worker_ = std::thread([this] { workerLoop(); });
   queueCv_.notify_all();
@@ -295,7 +336,11 @@ void Communicator::workerLoop() {
         break;
       }
     }
-    if (status.isOk()) {
+    if (status.isOk() && task.ipc) {
+      status = deviceIpc_->run(task.ipcOp, task.ipcDevice, deadline, &engine_->abortFlag(),
+                               [this](const OpDesc& op) { return runHostOp(op); });
+      if (!status.isOk()) setAsyncError(status);
+    } else if (status.isOk()) {
       std::lock_guard<std::mutex> engine(engineMu_);
       std::vector<Stream> streams;
       for (std::vector<Unit>& units : task.streams) {

@@ -33,6 +33,7 @@
 #include "bootstrap/bootstrap.h"
 #include "bootstrap/store.h"
 #include "runtime/device_direct.h"
+#include "runtime/device_ipc.h"
 #include "runtime/direct.h"
 #include "runtime/engine.h"
 #include "runtime/executor.h"
@@ -114,6 +115,13 @@ class Communicator {
   // The device-direct path (device_direct.h) when LOOM_CUDA_DIRECT is on and every rank is a
   // thread of this process; null otherwise. Created on first use, by the issuing thread.
   DeviceDirect* deviceDirect();
+  // The CUDA IPC path (device_ipc.h) when LOOM_CUDA_IPC is on and every rank is on this host;
+  // null otherwise. Created on first use, by the issuing thread.
+  DeviceIpc* deviceIpc();
+  // Queues a device call of the CUDA IPC path for the worker: once `stage` (zero bytes) says
+  // the stream reached it, the worker runs it (DeviceIpc::run) and completes the stage.
+  void enqueueDeviceIpc(const OpDesc& op, int device, std::shared_ptr<cuda::StreamStage> stage,
+                        std::shared_ptr<WorkState> work);
   // A call that ran outside the engine (device_direct.h): counted like the others.
   void countCall(algo::Collective collective, uint64_t bytesSent, uint64_t bytesRecv);
   const std::atomic<bool>* abortFlagPtr() const { return &engine_->abortFlag(); }
@@ -123,6 +131,12 @@ class Communicator {
   // ---- used by Group ----
   // Sequence numbers, taken at submission in issue order.
   uint64_t nextCollectiveSeq() { return collectiveSeq_++; }
+  // Reserves `n` consecutive collective sequence numbers; returns the first.
+  uint64_t reserveCollectiveSeqs(uint64_t n) {
+    const uint64_t first = collectiveSeq_;
+    collectiveSeq_ += n;
+    return first;
+  }
   uint64_t nextCheckSeq() { return checkSeq_++; }  // LOOM_CHECK rounds (check.h)
   uint64_t nextP2pSeq(int peer, bool send);
   // Builds the unit's Execution (or completes it on the spot when trivial).
@@ -163,6 +177,9 @@ class Communicator {
   std::unique_ptr<HostWindow> window_;
   std::unique_ptr<DeviceDirect> deviceDirect_;
   bool deviceDirectChecked_ = false;
+  std::unique_ptr<DeviceIpc> deviceIpc_;  // used by the worker once created
+  bool deviceIpcChecked_ = false;
+  Status runHostOp(const OpDesc& op);  // on the worker: one host operation, to completion
   std::shared_ptr<cuda::StageBudget> stageBudget_;
   PlanCache plans_;
   // The last choice and plan per slot, for repeated calls (prepare.cpp). Used under the
@@ -199,6 +216,10 @@ class Communicator {
     std::vector<std::vector<Unit>> streams;
     std::shared_ptr<WorkState> work;
     std::vector<std::shared_ptr<cuda::StreamStage>> stages;
+    // A CUDA IPC call (then `streams` is empty and `stages` holds its zero-byte stage).
+    bool ipc = false;
+    OpDesc ipcOp;
+    int ipcDevice = -1;
   };
   std::mutex queueMu_;
   std::condition_variable queueCv_;

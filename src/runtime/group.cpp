@@ -160,6 +160,19 @@ Status submitStaged(Communicator* comm, OpDesc op, std::unique_ptr<cuda::StreamS
   return Status::ok();
 }
 
+Status submitDeviceIpc(Communicator* comm, OpDesc op, int device,
+                       std::unique_ptr<cuda::StreamStage> stage) {
+  LOOM_RETURN_IF_ERROR(comm->asyncError());
+  DeviceIpc* ipc = comm->deviceIpc();
+  if (!ipc) return internalError("submitDeviceIpc without the CUDA IPC path");
+  op.seq = comm->reserveCollectiveSeqs(ipc->seqsFor(op));
+  if (comm->config().check) LOOM_RETURN_IF_ERROR(checkCollectives({{comm, {&op}}}));
+  std::shared_ptr<cuda::StreamStage> shared = std::move(stage);
+  LOOM_RETURN_IF_ERROR(shared->finishOnStream());
+  comm->enqueueDeviceIpc(op, device, std::move(shared), std::make_shared<WorkState>(1));
+  return Status::ok();
+}
+
 // Splits the device operations' stages out of a recorded group, after ordering the second
 // half of each on its stream (StreamStage::finishOnStream), in issue order. *any: whether
 // there were device operations.

@@ -29,6 +29,10 @@ Status submit(Communicator* comm, OpDesc op);
 // inside one it joins the group, whose groupEnd then returns without waiting for the device
 // operations (their completion is ordered on their streams).
 Status submitStaged(Communicator* comm, OpDesc op, std::unique_ptr<cuda::StreamStage> stage);
+// A device call of the CUDA IPC path (device_ipc.h), outside groups: `stage` has no buffers;
+// the worker runs the call once the stream reached it.
+Status submitDeviceIpc(Communicator* comm, OpDesc op, int device,
+                       std::unique_ptr<cuda::StreamStage> stage);
 void groupStart();
 // InvalidUsage without a matching groupStart.
 Status groupEnd();

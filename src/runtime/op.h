@@ -29,6 +29,9 @@ struct OpDesc {
   // collective's sequence number on the communicator, or for Send/Recv the sequence number of
   // messages between this rank and `peer` in that direction.
   uint64_t seq = 0;
+  // A host operation loom runs for its own purposes (the CUDA IPC path's barriers): not in the
+  // communicator's counters, which count the calls the user made.
+  bool internal = false;
 };
 
 struct Unit {

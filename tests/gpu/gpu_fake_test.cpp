@@ -15,6 +15,7 @@
 #include "loom/loom.h"
 #include "ranks.h"
 #include "runtime/device_direct.h"
+#include "runtime/device_ipc.h"
 #include "sweep.h"
 
 namespace loom::test {
@@ -25,13 +26,19 @@ const bool kFake = [] {
   cuda::testing::useFakeDevice();
   // A small staging budget, so that calls issued without synchronising wait for earlier ones.
   setenv("LOOM_CUDA_STAGE_BYTES", "1048576", 1);
+  // Small CUDA IPC windows (ctest's ipc.* instance), so that calls run in several chunks.
+  setenv("LOOM_CUDA_IPC_BYTES", "65536", 1);
   return true;
 }();
 
-// ctest runs this program twice: as is (device calls are staged through host memory) and as
-// direct.* with LOOM_CUDA_DIRECT=1 (ranks that are threads read each other's device buffers).
+// ctest runs this program three times: as is (device calls are staged through host memory),
+// as direct.* with LOOM_CUDA_DIRECT=1 (ranks that are threads read each other's device
+// buffers) and as ipc.* with LOOM_CUDA_IPC=1 (ranks read each other's CUDA IPC windows).
 bool directMode() {
   return Config::processDefaults().cudaDirect;
+}
+bool ipcMode() {
+  return !directMode() && Config::processDefaults().cudaIpc;
 }
 
 std::vector<loomComm_t> initAll(int n, const char* transport) {
@@ -77,6 +84,80 @@ TEST(FakeGpuDirect, CoveredCallsReadPeersDirectlyAndMismatchesAreInvalidUsage) {
     return f;
   });
   EXPECT_EQ(runtime::DeviceDirect::callsHandled() - before, static_cast<uint64_t>(n));
+  for (loomComm_t c : comms)
+    EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+
+// Every covered call goes through the windows, in chunks (65536-byte windows), with ranks as
+// threads (they use each other's window pointers) and as processes (they map each other's
+// windows; the worker checks the path it took); the sweeps prove the results.
+TEST(FakeGpuIpc, CoveredCallsGoThroughTheWindowsInChunks) {
+  if (!ipcMode()) GTEST_SKIP() << "runs with LOOM_CUDA_IPC=1 (ctest: ipc.*)";
+  const int n = 3;
+  const size_t count = 40000;  // 160 KB of int32: 3 chunks; a ReduceScatter chunk is 5461
+  std::vector<loomComm_t> comms = initAll(n, "loopback");
+  const uint64_t before = runtime::DeviceIpc::callsHandled();
+  const uint64_t staged = runtime::DeviceIpc::callsStaged();
+  onEveryRank(n, [&](int r) {
+    std::vector<std::string> f;
+    void *stream = nullptr, *buf = nullptr, *out = nullptr;
+    if (!cuda::streamCreate(&stream).isOk() || !cuda::deviceAlloc(count * 4, &buf).isOk() ||
+        !cuda::deviceAlloc(count * 4 * n, &out).isOk())
+      return std::vector<std::string>{"setup failed"};
+    std::vector<int32_t> v(count), back(count * n);
+    for (size_t i = 0; i < count; ++i)
+      v[i] = static_cast<int32_t>(i % 1000) + r;
+    cuda::memcpyAsync(buf, v.data(), count * 4, stream).ignoreError();
+    if (loomAllReduce(buf, out, count, loomInt32, loomMax, comms[r], stream) != loomSuccess)
+      f.push_back(std::string("allreduce: ") + loomGetLastError(comms[r]));
+    cuda::memcpyAsync(back.data(), out, count * 4, stream).ignoreError();
+    for (size_t i = 0; i < count && f.empty(); ++i)
+      if (back[i] != static_cast<int32_t>(i % 1000) + n - 1)
+        f.push_back("max at " + std::to_string(i) + ": " + std::to_string(back[i]));
+    if (loomAllGather(buf, out, count, loomInt32, comms[r], stream) != loomSuccess)
+      f.push_back(std::string("allgather: ") + loomGetLastError(comms[r]));
+    cuda::memcpyAsync(back.data(), out, count * 4 * n, stream).ignoreError();
+    for (int p = 0; p < n && f.empty(); ++p)
+      for (size_t i = 0; i < count && f.empty(); ++i)
+        if (back[p * count + i] != static_cast<int32_t>(i % 1000) + p)
+          f.push_back("gather from " + std::to_string(p) + " at " + std::to_string(i));
+    cuda::deviceFree(buf);
+    cuda::deviceFree(out);
+    cuda::streamDestroy(stream);
+    return f;
+  });
+  EXPECT_EQ(runtime::DeviceIpc::callsHandled() - before, static_cast<uint64_t>(2 * n));
+  EXPECT_EQ(runtime::DeviceIpc::callsStaged(), staged);
+  loomCounters_t counters;
+  ASSERT_EQ(loomCommGetCounters(comms[0], &counters), loomSuccess);
+  EXPECT_EQ(counters.calls[loomCollAllReduce], 1u) << "the windows' barriers are not counted";
+  for (loomComm_t c : comms)
+    EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+
+// Where the windows cannot be set up (here: the emulation refuses IPC memory), every rank says
+// so and runs its calls through host memory on the worker: still exact, nothing hangs.
+TEST(FakeGpuIpc, WithoutWindowsEveryRankFallsBackToHostMemory) {
+  if (!ipcMode()) GTEST_SKIP() << "runs with LOOM_CUDA_IPC=1 (ctest: ipc.*)";
+  cuda::testing::refuseIpc(true);
+  const int n = 3;
+  std::vector<loomComm_t> comms = initAll(n, "loopback");
+  const uint64_t handled = runtime::DeviceIpc::callsHandled();
+  const uint64_t staged = runtime::DeviceIpc::callsStaged();
+  std::vector<void*> streams(n, nullptr);
+  onEveryRank(n, [&](int r) {
+    if (!cuda::streamCreate(&streams[r]).isOk()) return std::vector<std::string>{"no stream"};
+    SweepOptions o;
+    o.counts = {1, 1000};
+    o.stream = streams[r];
+    return runSweep(comms[r], o);
+  });
+  cuda::testing::refuseIpc(false);
+  releaseDeviceMirrors();
+  for (void* s : streams)
+    cuda::streamDestroy(s);
+  EXPECT_EQ(runtime::DeviceIpc::callsHandled(), handled);
+  EXPECT_GT(runtime::DeviceIpc::callsStaged(), staged);
   for (loomComm_t c : comms)
     EXPECT_EQ(loomCommDestroy(c), loomSuccess);
 }
@@ -306,8 +387,8 @@ TEST(FakeGpu, CallsIssuedWithoutSynchronisingStayWithinTheStagingBudget) {
   });
   for (int r = 0; r < n; ++r) {
     EXPECT_LE(most[r], size_t{1048576}) << "rank " << r;
-    if (directMode())
-      EXPECT_EQ(most[r], 0u) << "rank " << r << ": the direct path stages nothing";
+    if (directMode() || ipcMode())
+      EXPECT_EQ(most[r], 0u) << "rank " << r << ": the direct and IPC paths stage nothing";
     else
       EXPECT_GT(most[r], 0u) << "rank " << r;
   }

@@ -21,8 +21,10 @@
 #include <string>
 #include <vector>
 
+#include "base/config.h"
 #include "base/cuda.h"
 #include "loom/loom.h"
+#include "runtime/device_ipc.h"
 #include "runtime/testing.h"
 #include "sweep.h"
 #include "transports/testing/fault_transport.h"
@@ -51,6 +53,15 @@ int gpuSweep(loomComm_t comm) {
   f.insert(f.end(), p.begin(), p.end());
   loom::test::releaseDeviceMirrors();  // this process's only rank is done
   loom::cuda::streamDestroy(stream);
+  // With LOOM_CUDA_IPC=1 the covered calls must have gone through the mapped windows.
+  const loom::Config& config = loom::Config::processDefaults();
+  if (config.cudaIpc && !config.cudaDirect) {
+    if (loom::runtime::DeviceIpc::callsHandled() == 0)
+      f.push_back("LOOM_CUDA_IPC=1, yet no call went through the IPC windows");
+    if (loom::runtime::DeviceIpc::callsStaged() != 0)
+      f.push_back(std::to_string(loom::runtime::DeviceIpc::callsStaged()) +
+                  " calls fell back to host memory: the windows were not mapped");
+  }
   for (const std::string& s : f)
     std::fprintf(stderr, "FAIL %s\n", s.c_str());
   return f.empty() ? 0 : 1;
