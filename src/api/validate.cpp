@@ -45,58 +45,6 @@ Status checkDatatypeAndOp(loomComm* comm, const char* fn, runtime::OpDesc* op,
   return Status::ok();
 }
 
-// Bytes of this rank's send and receive buffers; false on overflow.
-bool bufferBytes(const runtime::OpDesc& op, int rank, int nranks, size_t* send, size_t* recv) {
-  size_t block;
-  if (__builtin_mul_overflow(static_cast<size_t>(op.count), dataTypeSize(op.dtype), &block))
-    return false;
-  size_t all;
-  if (__builtin_mul_overflow(block, static_cast<size_t>(nranks), &all)) return false;
-  const bool root = rank == op.root;
-  *send = *recv = 0;
-  switch (op.collective) {
-    case Collective::kAllReduce:
-      *send = *recv = block;
-      break;
-    case Collective::kBroadcast:
-      *send = root ? block : 0;
-      *recv = block;
-      break;
-    case Collective::kReduce:
-      *send = block;
-      *recv = root ? block : 0;
-      break;
-    case Collective::kAllGather:
-      *send = block;
-      *recv = all;
-      break;
-    case Collective::kReduceScatter:
-      *send = all;
-      *recv = block;
-      break;
-    case Collective::kAllToAll:
-      *send = *recv = all;
-      break;
-    case Collective::kGather:
-      *send = block;
-      *recv = root ? all : 0;
-      break;
-    case Collective::kScatter:
-      *send = root ? all : 0;
-      *recv = block;
-      break;
-    case Collective::kSend:
-      *send = block;
-      break;
-    case Collective::kRecv:
-      *recv = block;
-      break;
-    case Collective::kBarrier:
-      break;
-  }
-  return all / static_cast<size_t>(nranks) == block;
-}
-
 // The in-place layouts of the API (loom.h): where recvbuff may start relative to sendbuff.
 bool isAllowedAlias(const runtime::OpDesc& op, int rank, size_t block) {
   const auto* s = static_cast<const char*>(op.sendbuf);
@@ -178,7 +126,7 @@ Status checkOp(loomComm* comm, const char* fn, runtime::OpDesc* op, loomDataType
     return invalidArgument(std::string(fn) + ": peer " + std::to_string(op->peer) +
                            " is out of range [0, " + std::to_string(nranks) + ")");
   size_t sendBytes, recvBytes;
-  if (!bufferBytes(*op, rank, nranks, &sendBytes, &recvBytes) ||
+  if (!runtime::bufferBytes(*op, rank, nranks, &sendBytes, &recvBytes) ||
       static_cast<uint64_t>(sendBytes) > (1ull << 62) || recvBytes > (1ull << 62))
     return invalidArgument(std::string(fn) + ": count " + std::to_string(op->count) + " of " +
                            dataTypeName(op->dtype) + " overflows the size of a buffer with " +

@@ -822,26 +822,32 @@ StreamStage::~StreamStage() {
     fake_->releaseBudget();  // dropped before its stream side was complete
 }
 
-Status StreamStage::waitInputs(Deadline deadline, const std::atomic<bool>* abort) {
+Status pollUntil(const std::function<Status(bool*)>& ready, Deadline deadline,
+                 const std::atomic<bool>* abort, const std::string& aborted,
+                 const std::string& late) {
   for (int polls = 0;; ++polls) {
-    bool ready = false;
-    if (fake_)
-      ready = fake_->inputsReady.load(std::memory_order_acquire);
-    else
-      LOOM_RETURN_IF_ERROR(inputsReadyReal(&ready));
-    if (ready) return Status::ok();
-    if (abort && abort->load(std::memory_order_acquire))
-      return Status(Code::kAborted, "communicator aborted while waiting for the stream");
-    if (deadline.expired())
-      return Status(Code::kTimeout,
-                    "the stream did not reach the collective before the communicator's timeout "
-                    "(earlier work on the stream is still running; LOOM_TIMEOUT_MS)");
-    // Copies of small buffers finish within microseconds: yield at first, then sleep.
+    bool done = false;
+    LOOM_RETURN_IF_ERROR(ready(&done));
+    if (done) return Status::ok();
+    if (abort && abort->load(std::memory_order_acquire)) return Status(Code::kAborted, aborted);
+    if (deadline.expired()) return Status(Code::kTimeout, late);
     if (polls < 64)
       std::this_thread::yield();
     else
       std::this_thread::sleep_for(std::chrono::microseconds(20));
   }
+}
+
+Status StreamStage::waitInputs(Deadline deadline, const std::atomic<bool>* abort) {
+  return pollUntil(
+      [this](bool* ready) {
+        if (!fake_) return inputsReadyReal(ready);
+        *ready = fake_->inputsReady.load(std::memory_order_acquire);
+        return Status::ok();
+      },
+      deadline, abort, "communicator aborted while waiting for the stream",
+      "the stream did not reach the collective before the communicator's timeout (earlier work "
+      "on the stream is still running; LOOM_TIMEOUT_MS)");
 }
 
 void StreamStage::complete() {

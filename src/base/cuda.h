@@ -25,6 +25,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -145,6 +146,13 @@ class StreamStage {
   volatile uint32_t* flag_ = nullptr;
   bool completed_ = false;
 };
+
+// Polls `ready` until it says true: yields at first, then sleeps 20 us between polls (device work
+// on small buffers finishes within microseconds). Aborted (`aborted`) when *abort becomes true,
+// Timeout (`late`) at the deadline; an error from `ready` is returned as is.
+Status pollUntil(const std::function<Status(bool*)>& ready, Deadline deadline,
+                 const std::atomic<bool>* abort, const std::string& aborted,
+                 const std::string& late);
 
 // dst[i] = srcs[0][i] (op) … (op) srcs[nsrcs-1][i] on the device, ordered on `stream`, with the
 // rounding of base/reduce.h (half types accumulate in float and round once). All pointers are

@@ -3,10 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <string>
-#include <thread>
 
 #include "base/dtype.h"
 #include "base/log.h"
@@ -28,28 +26,6 @@ struct WindowInfo {
   uint64_t pointer = 0;  // for ranks of the same process
   int64_t ok = 0;        // the window exists
 };
-
-// The bytes a call's send and receive buffers hold on this rank (0: not used here).
-void bufferBytes(const OpDesc& op, int rank, int nranks, size_t* send, size_t* recv) {
-  const size_t block = op.count * dataTypeSize(op.dtype);
-  *send = *recv = block;
-  switch (op.collective) {
-    case Collective::kReduceScatter:
-      *send = block * nranks;
-      break;
-    case Collective::kAllGather:
-      *recv = block * nranks;
-      break;
-    case Collective::kBroadcast:
-      if (rank != op.root) *send = 0;
-      break;
-    case Collective::kReduce:
-      if (rank != op.root) *recv = 0;
-      break;
-    default:
-      break;
-  }
-}
 
 }  // namespace
 
@@ -113,21 +89,10 @@ Status DeviceIpc::barrier(Status mine, uint64_t seq, const HostRun& host) {
 
 Status DeviceIpc::waitStream(Deadline deadline, const std::atomic<bool>* abort) {
   LOOM_RETURN_IF_ERROR(cuda::eventRecord(event_, stream_));
-  for (int polls = 0;; ++polls) {
-    bool done = false;
-    LOOM_RETURN_IF_ERROR(cuda::eventQuery(event_, &done));
-    if (done) return Status::ok();
-    if (abort && abort->load(std::memory_order_acquire))
-      return abortedError("communicator aborted while its device work ran (CUDA IPC)");
-    if (deadline.expired())
-      return timeoutError(
-          "the device work of a CUDA IPC call did not finish before the timeout "
-          "(LOOM_TIMEOUT_MS)");
-    if (polls < 64)
-      std::this_thread::yield();
-    else
-      std::this_thread::sleep_for(std::chrono::microseconds(20));
-  }
+  return cuda::pollUntil([this](bool* done) { return cuda::eventQuery(event_, done); }, deadline,
+                         abort, "communicator aborted while its device work ran (CUDA IPC)",
+                         "the device work of a CUDA IPC call did not finish before the timeout "
+                         "(LOOM_TIMEOUT_MS)");
 }
 
 Status DeviceIpc::setup(int device, uint64_t seq, Deadline deadline, const std::atomic<bool>* abort,
@@ -283,7 +248,7 @@ Status DeviceIpc::runStaged(const OpDesc& op, uint64_t seq, Deadline deadline,
   if (!stream_) LOOM_RETURN_IF_ERROR(cuda::streamCreate(&stream_));
   if (!event_) LOOM_RETURN_IF_ERROR(cuda::eventCreate(&event_));
   size_t sendBytes = 0, recvBytes = 0;
-  bufferBytes(op, rank_, nranks_, &sendBytes, &recvBytes);
+  bufferBytes(op, rank_, nranks_, &sendBytes, &recvBytes);  // checked when it was issued
   const size_t block = op.count * dataTypeSize(op.dtype);
   std::vector<std::byte> hs(std::max(sendBytes, block)), hr(std::max(recvBytes, block));
   if (sendBytes) LOOM_RETURN_IF_ERROR(cuda::memcpyAsync(hs.data(), op.sendbuf, sendBytes, stream_));

@@ -34,6 +34,10 @@ struct OpDesc {
   bool internal = false;
 };
 
+// Bytes of this rank's send and receive buffers (0: not used on this rank); false when they
+// overflow size_t.
+bool bufferBytes(const OpDesc& op, int rank, int nranks, size_t* send, size_t* recv);
+
 struct Unit {
   std::vector<OpDesc> ops;  // one collective, or several Send/Recv
   bool isP2p() const {
