@@ -17,6 +17,7 @@ namespace {
 
 std::atomic<uint64_t> gHandled{0};
 std::atomic<uint64_t> gStaged{0};
+std::atomic<uint64_t> gTwoShot{0};
 
 // What each rank tells the others at setup.
 struct WindowInfo {
@@ -59,9 +60,14 @@ size_t DeviceIpc::chunkCount(const OpDesc& op) const {
   return std::max<size_t>(windowBytes_ / per, 1);
 }
 
+bool DeviceIpc::twoShot(const OpDesc& op) const {
+  return op.collective == Collective::kAllReduce && nranks_ > 2 &&
+         op.count * dataTypeSize(op.dtype) >= kTwoShotBytes;
+}
+
 uint64_t DeviceIpc::seqsFor(const OpDesc& op) {
   const size_t c = chunkCount(op);
-  uint64_t seqs = 2 * ((op.count + c - 1) / c);
+  uint64_t seqs = (twoShot(op) ? 3 : 2) * ((op.count + c - 1) / c);
   if (!setupIssued_) {
     setupIssued_ = true;
     seqs += 2;  // the handle exchange and the agreement
@@ -107,7 +113,8 @@ Status DeviceIpc::setup(int device, uint64_t seq, Deadline deadline, const std::
   if (device >= 0) local = cuda::setDevice(device);
   if (local.isOk()) local = cuda::streamCreate(&stream_);
   if (local.isOk()) local = cuda::eventCreate(&event_);
-  if (local.isOk()) local = cuda::ipcAlloc(windowBytes_, &window_, &mine.handle);
+  // The input area, then the result area of two-shot AllReduce.
+  if (local.isOk()) local = cuda::ipcAlloc(2 * windowBytes_, &window_, &mine.handle);
   mine.ok = local.isOk() ? 1 : 0;
   mine.pointer = reinterpret_cast<uint64_t>(window_);
 
@@ -175,6 +182,7 @@ Status DeviceIpc::run(const OpDesc& op, int device, Deadline deadline,
   Status s = usable_ ? runWindows(op, device, seq, deadline, abort, host)
                      : runStaged(op, seq, deadline, abort, host);
   if (s.isOk()) (usable_ ? gHandled : gStaged).fetch_add(1, std::memory_order_relaxed);
+  if (s.isOk() && usable_ && twoShot(op)) gTwoShot.fetch_add(1, std::memory_order_relaxed);
   return s;
 }
 
@@ -183,6 +191,7 @@ Status DeviceIpc::runWindows(const OpDesc& op, int device, uint64_t seq, Deadlin
   const size_t es = dataTypeSize(op.dtype);
   const size_t block = op.count * es;
   const size_t chunk = chunkCount(op);
+  const bool two = twoShot(op);
   const int n = nranks_, r = rank_;
   const auto* send = static_cast<const char*>(op.sendbuf);
   auto* recv = static_cast<char*>(op.recvbuf);
@@ -211,10 +220,31 @@ Status DeviceIpc::runWindows(const OpDesc& op, int device, uint64_t seq, Deadlin
     LOOM_RETURN_IF_ERROR(barrier(s, seq++, host));
     // Read the peers' windows.
     const auto at = [&](int p, size_t o) { return static_cast<const char*>(peers_[p]) + o; };
+    // Two-shot: rank p reduces slice p of the chunk into its result area, then every rank
+    // copies every slice.
+    const auto slice = [&](int p) { return len * p / n; };  // first element of slice p
     switch (op.collective) {
       case Collective::kAllReduce:
+        if (!two) {
+          for (int p = 0; p < n; ++p)
+            srcs[p] = at(p, 0);
+          s = cuda::reduceN(op.dtype, op.op.kind, recv + off, srcs.data(), n, len, stream_);
+          break;
+        }
+        for (int p = 0; p < n; ++p)
+          srcs[p] = at(p, slice(r) * es);
+        if (slice(r + 1) > slice(r))
+          s = cuda::reduceN(op.dtype, op.op.kind, win + windowBytes_ + slice(r) * es, srcs.data(),
+                            n, slice(r + 1) - slice(r), stream_);
+        if (s.isOk()) s = waitStream(deadline, abort);
+        LOOM_RETURN_IF_ERROR(barrier(s, seq++, host));
+        for (int p = 0; p < n && s.isOk(); ++p)
+          if (slice(p + 1) > slice(p))
+            s = cuda::memcpyAsync(recv + off + slice(p) * es, at(p, windowBytes_ + slice(p) * es),
+                                  (slice(p + 1) - slice(p)) * es, stream_);
+        break;
       case Collective::kReduce:
-        if (op.collective == Collective::kReduce && r != op.root) break;
+        if (r != op.root) break;
         for (int p = 0; p < n; ++p)
           srcs[p] = at(p, 0);
         s = cuda::reduceN(op.dtype, op.op.kind, recv + off, srcs.data(), n, len, stream_);
@@ -265,6 +295,10 @@ Status DeviceIpc::runStaged(const OpDesc& op, uint64_t seq, Deadline deadline,
 
 uint64_t DeviceIpc::callsHandled() {
   return gHandled.load(std::memory_order_relaxed);
+}
+
+uint64_t DeviceIpc::callsTwoShot() {
+  return gTwoShot.load(std::memory_order_relaxed);
 }
 
 uint64_t DeviceIpc::callsStaged() {

@@ -2,7 +2,8 @@
 // cuda_ipc path. Ranks may be processes (one GPU shared, or several GPUs with peer access) or
 // threads; no byte of the message goes through host memory or a transport.
 //
-// Each rank owns a window: LOOM_CUDA_IPC_BYTES of device memory from cuda::ipcAlloc. At the
+// Each rank owns a window: twice LOOM_CUDA_IPC_BYTES of device memory from cuda::ipcAlloc (an
+// input area and the result area of two-shot AllReduce). At the
 // first call the ranks exchange the windows' IPC handles over the communicator's host path and
 // map each other's (a rank of the same process uses the pointer); whether every rank mapped
 // every window is agreed on, so all ranks decide alike. A call runs on the communicator's
@@ -13,6 +14,9 @@
 //   read the peers' windows: cuda::reduceN in rank order (every rank gets the bits of the host
 //   kernels) or copies, into the caller's receive buffer; wait;
 //   host barrier (no window is refilled while a peer still reads it).
+// AllReduce of 256 KiB or more on 3 or more ranks is two-shot: between the two, each rank
+// reduces its 1/n slice of the chunk into its result area, waits, and after a third barrier
+// every rank copies every slice - n times less reading than one-shot, for one more barrier.
 // The barriers are host AllReduce(min) of "my device work succeeded", so a failure on one rank
 // fails the call on every rank instead of leaving them waiting. Nothing waits on the GPU: no
 // kernel spins on another process's kernel, which matters when processes time-slice one GPU
@@ -60,9 +64,14 @@ class DeviceIpc {
   // be mapped (tests: which path was taken).
   static uint64_t callsHandled();
   static uint64_t callsStaged();
+  static uint64_t callsTwoShot();  // of callsHandled()
 
  private:
   size_t chunkCount(const OpDesc& op) const;  // elements per chunk
+  // AllReduce of at least kTwoShotBytes on more than 2 ranks: each rank reduces 1/n of each
+  // chunk (reading 1/n of every window instead of all of it) and all copy the reduced slices.
+  bool twoShot(const OpDesc& op) const;
+  static constexpr size_t kTwoShotBytes = 256 << 10;
   Status setup(int device, uint64_t seq, Deadline deadline, const std::atomic<bool>* abort,
                const HostRun& host);
   Status barrier(Status mine, uint64_t seq, const HostRun& host);

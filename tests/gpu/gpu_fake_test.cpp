@@ -98,6 +98,7 @@ TEST(FakeGpuIpc, CoveredCallsGoThroughTheWindowsInChunks) {
   std::vector<loomComm_t> comms = initAll(n, "loopback");
   const uint64_t before = runtime::DeviceIpc::callsHandled();
   const uint64_t staged = runtime::DeviceIpc::callsStaged();
+  const uint64_t twoShot = runtime::DeviceIpc::callsTwoShot();
   onEveryRank(n, [&](int r) {
     std::vector<std::string> f;
     void *stream = nullptr, *buf = nullptr, *out = nullptr;
@@ -114,6 +115,21 @@ TEST(FakeGpuIpc, CoveredCallsGoThroughTheWindowsInChunks) {
     for (size_t i = 0; i < count && f.empty(); ++i)
       if (back[i] != static_cast<int32_t>(i % 1000) + n - 1)
         f.push_back("max at " + std::to_string(i) + ": " + std::to_string(back[i]));
+    // 3 x 160 KB: two-shot (at least 256 KiB on 3 ranks), 8 chunks of 16384, slices of
+    // 5461/5461/5462 elements; in place.
+    std::vector<int32_t> big(count * n);
+    for (size_t i = 0; i < big.size(); ++i)
+      big[i] = static_cast<int32_t>((i * 7 + r) % 100003);
+    cuda::memcpyAsync(out, big.data(), big.size() * 4, stream).ignoreError();
+    if (loomAllReduce(out, out, big.size(), loomInt32, loomSum, comms[r], stream) != loomSuccess)
+      f.push_back(std::string("two-shot allreduce: ") + loomGetLastError(comms[r]));
+    cuda::memcpyAsync(back.data(), out, big.size() * 4, stream).ignoreError();
+    for (size_t i = 0; i < big.size() && f.empty(); ++i) {
+      int32_t want = 0;
+      for (int p = 0; p < n; ++p)
+        want += static_cast<int32_t>((i * 7 + p) % 100003);
+      if (back[i] != want) f.push_back("two-shot sum at " + std::to_string(i));
+    }
     if (loomAllGather(buf, out, count, loomInt32, comms[r], stream) != loomSuccess)
       f.push_back(std::string("allgather: ") + loomGetLastError(comms[r]));
     cuda::memcpyAsync(back.data(), out, count * 4 * n, stream).ignoreError();
@@ -126,11 +142,12 @@ TEST(FakeGpuIpc, CoveredCallsGoThroughTheWindowsInChunks) {
     cuda::streamDestroy(stream);
     return f;
   });
-  EXPECT_EQ(runtime::DeviceIpc::callsHandled() - before, static_cast<uint64_t>(2 * n));
+  EXPECT_EQ(runtime::DeviceIpc::callsHandled() - before, static_cast<uint64_t>(3 * n));
+  EXPECT_EQ(runtime::DeviceIpc::callsTwoShot() - twoShot, static_cast<uint64_t>(n));
   EXPECT_EQ(runtime::DeviceIpc::callsStaged(), staged);
   loomCounters_t counters;
   ASSERT_EQ(loomCommGetCounters(comms[0], &counters), loomSuccess);
-  EXPECT_EQ(counters.calls[loomCollAllReduce], 1u) << "the windows' barriers are not counted";
+  EXPECT_EQ(counters.calls[loomCollAllReduce], 2u) << "the windows' barriers are not counted";
   for (loomComm_t c : comms)
     EXPECT_EQ(loomCommDestroy(c), loomSuccess);
 }
