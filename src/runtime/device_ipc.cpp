@@ -8,6 +8,7 @@
 
 #include "base/dtype.h"
 #include "base/log.h"
+#include "base/tsan.h"
 
 namespace loom::runtime {
 
@@ -18,6 +19,9 @@ namespace {
 std::atomic<uint64_t> gHandled{0};
 std::atomic<uint64_t> gStaged{0};
 std::atomic<uint64_t> gTwoShot{0};
+// The barriers order the windows' writes and reads (base/tsan.h: between threads over shm,
+// TSan cannot see it).
+char gBarrierKey;
 
 // What each rank tells the others at setup.
 struct WindowInfo {
@@ -86,7 +90,9 @@ Status DeviceIpc::barrier(Status mine, uint64_t seq, const HostRun& host) {
   b.op.kind = RedOpKind::kMin;
   b.seq = seq;
   b.internal = true;
+  tsanRelease(&gBarrierKey);
   LOOM_RETURN_IF_ERROR(host(b));
+  tsanAcquire(&gBarrierKey);
   if (!mine.isOk()) return mine;
   if (all == 0)
     return remoteError("another rank's device work for this call failed (CUDA IPC; see its log)");
