@@ -69,11 +69,20 @@ bool DeviceIpc::twoShot(const OpDesc& op) const {
          op.count * dataTypeSize(op.dtype) >= kTwoShotBytes;
 }
 
-uint64_t DeviceIpc::seqsFor(const OpDesc& op) {
+uint64_t DeviceIpc::seqsFor(const OpDesc& op, int device) {
   const size_t c = chunkCount(op);
   uint64_t seqs = (twoShot(op) ? 3 : 2) * ((op.count + c - 1) / c);
   if (!setupIssued_) {
     setupIssued_ = true;
+    // The window, stream and event, on the issuing thread before this call's stage is on the
+    // caller's stream: an allocation may wait for earlier device work, and on the worker that
+    // work could include the stream's wait for this very call. The outcome is agreed at setup.
+    device_ = device;
+    if (device >= 0) local_ = cuda::setDevice(device);
+    if (local_.isOk()) local_ = cuda::streamCreate(&stream_);
+    if (local_.isOk()) local_ = cuda::eventCreate(&event_);
+    // The input area, then the result area of two-shot AllReduce.
+    if (local_.isOk()) local_ = cuda::ipcAlloc(2 * windowBytes_, &window_, &handle_);
     seqs += 2;  // the handle exchange and the agreement
   }
   return seqs;
@@ -107,20 +116,13 @@ Status DeviceIpc::waitStream(Deadline deadline, const std::atomic<bool>* abort) 
                          "(LOOM_TIMEOUT_MS)");
 }
 
-Status DeviceIpc::setup(int device, uint64_t seq, Deadline deadline, const std::atomic<bool>* abort,
-                        const HostRun& host) {
-  (void)deadline;
-  (void)abort;
-  device_ = device;
+Status DeviceIpc::setup(uint64_t seq, const HostRun& host) {
+  const int device = device_;
   WindowInfo mine;
+  mine.handle = handle_;
   mine.pid = getpid();
   mine.device = device;
-  Status local;
-  if (device >= 0) local = cuda::setDevice(device);
-  if (local.isOk()) local = cuda::streamCreate(&stream_);
-  if (local.isOk()) local = cuda::eventCreate(&event_);
-  // The input area, then the result area of two-shot AllReduce.
-  if (local.isOk()) local = cuda::ipcAlloc(2 * windowBytes_, &window_, &mine.handle);
+  Status local = local_;
   mine.ok = local.isOk() ? 1 : 0;
   mine.pointer = reinterpret_cast<uint64_t>(window_);
 
@@ -181,7 +183,7 @@ Status DeviceIpc::run(const OpDesc& op, int device, Deadline deadline,
   uint64_t seq = op.seq;
   if (!setupDone_) {
     setupDone_ = true;
-    LOOM_RETURN_IF_ERROR(setup(device, seq, deadline, abort, host));
+    LOOM_RETURN_IF_ERROR(setup(seq, host));
     seq += 2;
   }
   if (device >= 0) LOOM_RETURN_IF_ERROR(cuda::setDevice(device));

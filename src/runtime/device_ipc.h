@@ -3,7 +3,8 @@
 // threads; no byte of the message goes through host memory or a transport.
 //
 // Each rank owns a window: twice LOOM_CUDA_IPC_BYTES of device memory from cuda::ipcAlloc (an
-// input area and the result area of two-shot AllReduce). At the
+// input area and the result area of two-shot AllReduce), made by the issuing thread at the
+// first covered call, before that call is on its stream. At the
 // first call the ranks exchange the windows' IPC handles over the communicator's host path and
 // map each other's (a rank of the same process uses the pointer); whether every rank mapped
 // every window is agreed on, so all ranks decide alike. A call runs on the communicator's
@@ -55,7 +56,8 @@ class DeviceIpc {
   static bool covers(const OpDesc& op);
   // On the issuing thread: how many collective sequence numbers the call takes (op.seq is the
   // first). The same on every rank for matching calls.
-  uint64_t seqsFor(const OpDesc& op);
+  // The first call also makes this rank's window (on `device`, the call's buffers' GPU).
+  uint64_t seqsFor(const OpDesc& op, int device);
   // On the worker, once the caller's stream reached the call.
   Status run(const OpDesc& op, int device, Deadline deadline, const std::atomic<bool>* abort,
              const HostRun& host);
@@ -72,8 +74,7 @@ class DeviceIpc {
   // chunk (reading 1/n of every window instead of all of it) and all copy the reduced slices.
   bool twoShot(const OpDesc& op) const;
   static constexpr size_t kTwoShotBytes = 256 << 10;
-  Status setup(int device, uint64_t seq, Deadline deadline, const std::atomic<bool>* abort,
-               const HostRun& host);
+  Status setup(uint64_t seq, const HostRun& host);
   Status barrier(Status mine, uint64_t seq, const HostRun& host);
   Status waitStream(Deadline deadline, const std::atomic<bool>* abort);
   Status runWindows(const OpDesc& op, int device, uint64_t seq, Deadline deadline,
@@ -88,6 +89,8 @@ class DeviceIpc {
   bool setupDone_ = false;    // worker, from here on
   bool usable_ = false;
   int device_ = -1;
+  Status local_;  // making the window, stream and event (issuing thread)
+  cuda::IpcHandle handle_;
   void* stream_ = nullptr;  // the worker's stream
   void* event_ = nullptr;
   void* window_ = nullptr;

@@ -165,7 +165,7 @@ Status submitDeviceIpc(Communicator* comm, OpDesc op, int device,
   LOOM_RETURN_IF_ERROR(comm->asyncError());
   DeviceIpc* ipc = comm->deviceIpc();
   if (!ipc) return internalError("submitDeviceIpc without the CUDA IPC path");
-  op.seq = comm->reserveCollectiveSeqs(ipc->seqsFor(op));
+  op.seq = comm->reserveCollectiveSeqs(ipc->seqsFor(op, device));
   if (comm->config().check) LOOM_RETURN_IF_ERROR(checkCollectives({{comm, {&op}}}));
   std::shared_ptr<cuda::StreamStage> shared = std::move(stage);
   LOOM_RETURN_IF_ERROR(shared->finishOnStream());
