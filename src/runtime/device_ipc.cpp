@@ -9,6 +9,7 @@
 #include "base/dtype.h"
 #include "base/log.h"
 #include "base/tsan.h"
+#include "runtime/device_direct.h"
 
 namespace loom::runtime {
 
@@ -47,14 +48,8 @@ DeviceIpc::~DeviceIpc() {
 }
 
 bool DeviceIpc::covers(const OpDesc& op) {
-  if (op.count == 0 || op.op.deviceScalar) return false;
-  const bool reduces = op.collective == Collective::kAllReduce ||
-                       op.collective == Collective::kReduceScatter ||
-                       op.collective == Collective::kReduce;
-  if (reduces)
-    return op.op.kind == RedOpKind::kSum || op.op.kind == RedOpKind::kProd ||
-           op.op.kind == RedOpKind::kMax || op.op.kind == RedOpKind::kMin;
-  return op.collective == Collective::kAllGather || op.collective == Collective::kBroadcast;
+  // The calls the direct path covers (the same kernels and copies), without a device scalar.
+  return !op.op.deviceScalar && DeviceDirect::covers(op);
 }
 
 size_t DeviceIpc::chunkCount(const OpDesc& op) const {
