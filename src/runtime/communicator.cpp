@@ -260,20 +260,16 @@ DeviceIpc* Communicator::deviceIpc() {
 void Communicator::enqueueDeviceIpc(const OpDesc& op, int device,
                                     std::shared_ptr<cuda::StreamStage> stage,
                                     std::shared_ptr<WorkState> work) {
-  std::lock_guard<std::mutex> lock(queueMu_);
   Task task;
   task.work = std::move(work);
   task.stages.push_back(std::move(stage));
   task.ipc = true;
   task.ipcOp = op;
   task.ipcDevice = device;
-  queue_.push_back(std::move(task));
-  ++outstanding_;
-  if (!worker_.joinable()) worker_ = std::thread([this] { workerLoop(); });
-  queueCv_.notify_all();
+  push(std::move(task));
 }
 
-Status Communicator::runHostOp(const OpDesc& op) {
+Status Communicator::runNow(const OpDesc& op) {
   std::lock_guard<std::mutex> engine(engineMu_);
   std::vector<Stream> stream(1);
   stream[0].comm = this;
@@ -299,11 +295,15 @@ void Communicator::countCall(algo::Collective collective, uint64_t bytesSent, ui
 
 void Communicator::enqueue(std::vector<std::vector<Unit>> streams, std::shared_ptr<WorkState> work,
                            std::vector<std::shared_ptr<cuda::StreamStage>> stages) {
-  std::lock_guard<std::mutex> lock(queueMu_);
   Task task;
   task.streams = std::move(streams);
   task.work = std::move(work);
   task.stages = std::move(stages);
+  push(std::move(task));
+}
+
+void Communicator::push(Task task) {
+  std::lock_guard<std::mutex> lock(queueMu_);
   queue_.push_back(std::move(task));
   ++outstanding_;
   if (!worker_.joinable()) worker_ = std::thread([this] { workerLoop(); });
@@ -338,7 +338,7 @@ void Communicator::workerLoop() {
     }
     if (status.isOk() && task.ipc) {
       status = deviceIpc_->run(task.ipcOp, task.ipcDevice, deadline, &engine_->abortFlag(),
-                               [this](const OpDesc& op) { return runHostOp(op); });
+                               [this](const OpDesc& op) { return runNow(op); });
       if (!status.isOk()) setAsyncError(status);
     } else if (status.isOk()) {
       std::lock_guard<std::mutex> engine(engineMu_);

@@ -152,6 +152,9 @@ class Communicator {
                std::vector<std::shared_ptr<cuda::StreamStage>> stages = {});
   // True when no asynchronous work is queued or running (then the caller may run inline).
   bool idle();
+  // Runs one host operation to completion on the calling thread, under the engine mutex (the
+  // inline path of an idle communicator, and the CUDA IPC path's barriers on the worker).
+  Status runNow(const OpDesc& op);
 
  private:
   explicit Communicator(Init init) : init_(std::move(init)) {}
@@ -179,7 +182,6 @@ class Communicator {
   bool deviceDirectChecked_ = false;
   std::unique_ptr<DeviceIpc> deviceIpc_;  // used by the worker once created
   bool deviceIpcChecked_ = false;
-  Status runHostOp(const OpDesc& op);  // on the worker: one host operation, to completion
   std::shared_ptr<cuda::StageBudget> stageBudget_;
   PlanCache plans_;
   // The last choice and plan per slot, for repeated calls (prepare.cpp). Used under the
@@ -224,6 +226,7 @@ class Communicator {
   std::mutex queueMu_;
   std::condition_variable queueCv_;
   std::deque<Task> queue_;
+  void push(Task task);  // queues it and starts the worker if needed
   int outstanding_ = 0;  // queued or running tasks
   bool stopWorker_ = false;
   std::thread worker_;

@@ -116,12 +116,7 @@ Status runOne(Communicator* comm, const OpDesc& op) {
     comm->enqueue(std::move(streams), work);
     return work->wait(Deadline::never());
   }
-  std::lock_guard<std::mutex> lock(comm->engineMutex());
-  std::vector<Stream> stream(1);
-  stream[0].comm = comm;
-  stream[0].units.emplace_back();
-  stream[0].units[0].ops.push_back(op);
-  return drive(&stream);
+  return comm->runNow(op);
 }
 
 }  // namespace
