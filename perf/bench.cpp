@@ -335,7 +335,8 @@ bool RankBench::timeTest(CollKind kind, loomDataType_t type, OpKind op, int root
       rec.algorithm = chosenAlgorithm(row);
       if (reporter_) reporter_->rowStart(rec);
       for (bool inPlace : {false, true}) {
-        if (inPlace && !o_.peerLabel.empty()) break;  // the peers measure out-of-place only
+        // --peer-format: one row, timed as the peers time it (collectives.h, peersInPlace).
+        if (!o_.peerLabel.empty() && inPlace != collInfo(kind).peersInPlace) continue;
         row.inPlace = inPlace;
         Measurement m = measure(row, run, &stop);
         if (failed_) return false;

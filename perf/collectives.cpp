@@ -7,16 +7,16 @@ namespace loom::perf {
 namespace {
 
 const CollInfo kColls[] = {
-    {CollKind::kAllReduce, "all_reduce", "allreduce", "allreduce", true, false, false},
-    {CollKind::kAllGather, "all_gather", "allgather", "allgather", false, false, true},
+    {CollKind::kAllReduce, "all_reduce", "allreduce", "allreduce", true, false, false, false},
+    {CollKind::kAllGather, "all_gather", "allgather", "allgather", false, false, true, false},
     {CollKind::kReduceScatter, "reduce_scatter", "reduce_scatter", "reducescatter", true, false,
-     true},
-    {CollKind::kBroadcast, "broadcast", "bcast", "broadcast", false, true, false},
-    {CollKind::kReduce, "reduce", "reduce", "reduce", true, true, false},
-    {CollKind::kAllToAll, "alltoall", "alltoall", "alltoall", false, false, true},
-    {CollKind::kGather, "gather", "gather", "gather", false, true, true},
-    {CollKind::kScatter, "scatter", "scatter", "scatter", false, true, true},
-    {CollKind::kSendRecv, "sendrecv", "sendrecv", "send,recv", false, false, false},
+     true, false},
+    {CollKind::kBroadcast, "broadcast", "bcast", "broadcast", false, true, false, true},
+    {CollKind::kReduce, "reduce", "reduce", "reduce", true, true, false, false},
+    {CollKind::kAllToAll, "alltoall", "alltoall", "alltoall", false, false, true, false},
+    {CollKind::kGather, "gather", "gather", "gather", false, true, true, false},
+    {CollKind::kScatter, "scatter", "scatter", "scatter", false, true, true, false},
+    {CollKind::kSendRecv, "sendrecv", "sendrecv", "send,recv", false, false, false, false},
 };
 
 loomRedOp_t builtinOp(OpKind op) {

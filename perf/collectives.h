@@ -54,6 +54,9 @@ struct CollInfo {
   bool reduces;          // takes a reduction op (redop column); else "none"
   bool rooted;           // takes a root (root column); else -1
   bool perRankParam;     // param count = count / n (the n*param collectives above)
+  // The peers' benchmarks (shared/peers) time this collective in place: MPI_Bcast and
+  // gloo::broadcast have one buffer. --peer-format measures loom the same way.
+  bool peersInPlace;
 };
 
 const CollInfo& collInfo(CollKind kind);

@@ -267,6 +267,26 @@ TEST(LoomPerfJson, RecordsEveryRowOfTheTable) {
   removeTree(dir);
 }
 
+// The peers time MPI_Bcast and gloo::broadcast on one buffer, so --peer-format times loom's
+// broadcast in place, and everything else out of place, as the peers do.
+TEST(LoomPerfPeerFormat, TimesEachCollectiveAsThePeersDo) {
+  const std::string dir = makeTempDir();
+  ProcessResult r = perf({"-np", "2", "all_gather,broadcast", "--peer-format", "ours", "-b", "1K",
+                          "-e", "1K", "--budget", "0.01", "--json", dir + "/r.json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::vector<perf::RunRecord> runs;
+  std::string error;
+  ASSERT_TRUE(perf::readRunsJson(readFile(dir + "/r.json"), &runs, &error)) << error;
+  ASSERT_EQ(runs.size(), 2u);
+  for (const perf::RunRecord& run : runs) {
+    ASSERT_EQ(run.rows.size(), 1u) << run.collective;
+    const bool inPlace = run.collective == "broadcast";
+    EXPECT_EQ(run.rows[0].inPlace.present, inPlace) << run.collective;
+    EXPECT_EQ(run.rows[0].outOfPlace.present, !inPlace) << run.collective;
+  }
+  removeTree(dir);
+}
+
 TEST(LoomPerfPlot, DrawsOneLinePerSeries) {
   const std::string dir = makeTempDir();
   ProcessResult a = perf({"all_reduce", "-t", "2", "-b", "1K", "-e", "64K", "-f", "4", "-n", "1",
