@@ -21,6 +21,10 @@ class Barrier {
  public:
   virtual ~Barrier() = default;
   virtual Status arrive(int rank, int64_t timeoutMs) = 0;
+  // arrive() in two halves, for a rank that must keep working while it waits: post() says
+  // this rank arrived; passed() is true once the other rank has too (call it until it is).
+  virtual Status post(int rank) = 0;
+  virtual Result<bool> passed(int rank) = 0;
 };
 
 namespace {
@@ -41,12 +45,27 @@ class ThreadBarrier final : public Barrier {
       return Status::ok();
     return timeoutError("barrier: the other rank did not arrive");
   }
+  Status post(int rank) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    posted_[rank] = generation_;
+    if (++arrived_ == 2) {
+      arrived_ = 0;
+      ++generation_;
+      cv_.notify_all();
+    }
+    return Status::ok();
+  }
+  Result<bool> passed(int rank) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return generation_ != posted_[rank];
+  }
 
  private:
   std::mutex mutex_;
   std::condition_variable cv_;
   int arrived_ = 0;
   uint64_t generation_ = 0;
+  uint64_t posted_[2] = {0, 0};  // the generation each rank posted in
 };
 
 // Between processes: each rank owns one end of a socketpair.
@@ -61,6 +80,18 @@ class SocketBarrier final : public Barrier {
       return timeoutError("barrier: the other rank did not arrive");
     if (::read(fd_, &byte, 1) != 1) return remoteError("barrier: the other rank is gone");
     return Status::ok();
+  }
+  Status post(int) override {
+    char byte = 1;
+    if (::write(fd_, &byte, 1) != 1) return systemErrorFromErrno("barrier write", errno);
+    return Status::ok();
+  }
+  Result<bool> passed(int) override {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 0) != 1) return false;
+    char byte = 0;
+    if (::read(fd_, &byte, 1) != 1) return remoteError("barrier: the other rank is gone");
+    return true;
   }
 
  private:
@@ -245,6 +276,19 @@ Status RankEnv::waitIdle(Connection* c, int64_t timeoutMs) {
 
 Status RankEnv::sync(int64_t timeoutMs) {
   return barrier->arrive(rank, timeoutMs);
+}
+
+Status RankEnv::syncProgressing(int64_t timeoutMs) {
+  const Deadline deadline = Deadline::afterMs(timeoutMs);
+  LOOM_RETURN_IF_ERROR(barrier->post(rank));
+  for (;;) {
+    // The transport's errors are what the peer is finding out about; they are not ours.
+    progressAll().ignoreError();
+    LOOM_ASSIGN_OR_RETURN(bool passed, barrier->passed(rank));
+    if (passed) return Status::ok();
+    if (deadline.expired()) return timeoutError("barrier: the other rank did not arrive");
+    std::this_thread::yield();
+  }
 }
 
 Status runPair(const PairOptions& options, const RankBody& body0, const RankBody& body1) {

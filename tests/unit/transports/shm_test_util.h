@@ -56,6 +56,8 @@ struct RankEnv {
   Status waitIdle(Connection* c, int64_t timeoutMs = kTestTimeoutMs);
   // Both ranks reach this point (Timeout otherwise).
   Status sync(int64_t timeoutMs = kTestTimeoutMs);
+  // sync(), driving the transport and every connection until the other rank arrives.
+  Status syncProgressing(int64_t timeoutMs = kTestTimeoutMs);
   Status progressAll();
 };
 

@@ -309,9 +309,8 @@ TEST_P(ShmPairTest, ClosedBeforeConnectingFailsThePeersReceivePromptly) {
       LOOM_ASSIGN_OR_RETURN(Connection * c, env.connect(0));
       LOOM_RETURN_IF_ERROR(c->close(Deadline::afterMs(kTestTimeoutMs)));
       LOOM_RETURN_IF_ERROR(env.sync());
-      // Keep the transport alive and progressing while the peer finds out.
-      env.waitFor([] { return false; }, 3000).ignoreError();
-      return env.sync();
+      // Keep the transport alive and progressing until the peer has found out.
+      return env.syncProgressing();
     };
     RankBody waits = [&](RankEnv& env) -> Status {
       LOOM_RETURN_IF_ERROR(env.sync());
