@@ -14,6 +14,13 @@ inline int64_t nowNs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
+// A clock of a few milliseconds' resolution that costs a few nanoseconds to read: for times
+// only reported ("last completion 120 ms ago"), never for deadlines.
+inline int64_t nowCoarseNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 inline int64_t nowUs() {
   return nowNs() / 1000;
 }

@@ -65,8 +65,20 @@ Status withFailureContext(const Status& s, Communicator* comm, const PreparedUni
   return s.withContext(where);
 }
 
-// One pass over every active unit. Returns true when anything moved.
-bool pass(std::vector<Active>* active) {
+// Whether the unit has run past its deadline, which starts at the first check.
+bool deadlinePassed(PreparedUnit* u) {
+  if (!u->deadlineStarted) {
+    u->deadline = Deadline::afterMs(u->timeoutMs);
+    u->deadlineStarted = true;
+    return false;
+  }
+  return u->deadline.expired();
+}
+
+// One pass over every active unit. Returns true when anything moved. Deadlines are checked
+// only when checkDeadlines is set: a clock read can cost more than a pass on a virtual
+// machine, and a deadline of milliseconds does not need checking every microsecond.
+bool pass(std::vector<Active>* active, bool checkDeadlines) {
   bool any = false;
   for (Active& a : *active) {
     if (!a.unit) continue;
@@ -79,7 +91,7 @@ bool pass(std::vector<Active>* active) {
       s = abortedError(a.unit->execution->params().label.toString() + ": communicator aborted");
     // Another unit of this communicator failed and revoked its connections (finish()).
     if (s.isOk() && comm->failed() && !a.unit->execution->done()) s = comm->asyncError();
-    if (s.isOk() && !a.unit->execution->done() && a.unit->deadline.expired())
+    if (s.isOk() && checkDeadlines && !a.unit->execution->done() && deadlinePassed(a.unit.get()))
       s = timeoutStatus(comm, *a.unit);
     if (!s.isOk() || a.unit->execution->done()) {
       if (!s.isOk()) {
@@ -119,7 +131,7 @@ void sleepOnce(std::vector<Active>* active) {
     a.stream->comm->engine().doorbell().arm();
   }
   // Last look after arming (see doorbell.h): anything published before the arm is seen here.
-  if (!pass(active)) {
+  if (!pass(active, true)) {
     for (Active& a : *active) {
       if (!a.unit) continue;
       a.stream->comm->engine().addPollFds(&fds);
@@ -179,19 +191,23 @@ Status drive(std::vector<Stream>* streams) {
   }
   int64_t idleSince = 0;
   uint32_t idlePasses = 0;
+  uint32_t passes = 0;
   for (;;) {
     bool anyActive = false;
     for (Active& a : active)
       anyActive = anyActive || a.unit != nullptr;
     if (!anyActive) break;
-    if (pass(&active)) {
+    // Deadlines are checked on every 16th pass and before every sleep.
+    if (pass(&active, passes++ % 16 == 0)) {
       idleSince = 0;
       idlePasses = 0;
       continue;
     }
-    // The clock is read on the first idle pass and then every 8th: on some virtual machines a
-    // clock read costs more than a pass, and reading it every time slowed noticing the peer.
-    const bool look = idlePasses++ % 8 == 0;
+    // The clock is read on every 8th idle pass only: on some virtual machines a clock read
+    // costs more than a pass, and reading it every time slowed noticing the peer (most waits
+    // of small calls end within 8 passes and read no clock at all). Without spinning
+    // (LOOM_SPIN_US=0) the first idle pass sleeps.
+    const bool look = spinNs == 0 || ++idlePasses % 8 == 0;
     const int64_t now = look ? nowNs() : idleSince;
     if (idleSince == 0) idleSince = now;
     if (!look || now - idleSince < spinNs) {

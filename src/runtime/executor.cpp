@@ -194,7 +194,7 @@ Status Execution::reapCompletions(Lane* lane, bool* progressed) {
   }
   if (completed != lane->completedMessages) {
     lane->completedMessages = completed;
-    lane->lastCompletionNs = nowNs();
+    lane->lastCompletionNs = nowCoarseNs();  // only reported (stallReport)
   }
   return Status::ok();
 }
@@ -228,7 +228,7 @@ std::string Execution::lastHeard(int peer, int lane) const {
              std::to_string(lane) + " yet";
     return "last message from rank " + std::to_string(peer) + " (#" +
            std::to_string(l->completedMessages) + " on lane " + std::to_string(lane) + ") " +
-           std::to_string((nowNs() - l->lastCompletionNs) / 1000000) + " ms ago";
+           std::to_string((nowCoarseNs() - l->lastCompletionNs) / 1000000) + " ms ago";
   }
   return "nothing received from rank " + std::to_string(peer) + " in this operation";
 }

@@ -82,7 +82,7 @@ Result<std::unique_ptr<PreparedUnit>> Communicator::prepare(Unit unit) {
   } else {
     LOOM_RETURN_IF_ERROR(prepareCollective(pu->unit.ops[0], pu.get()));
   }
-  pu->deadline = Deadline::afterMs(config().timeoutMs);
+  pu->timeoutMs = config().timeoutMs;  // the driver starts the deadline (PreparedUnit)
   return pu;
 }
 
