@@ -33,8 +33,10 @@ const std::vector<const Algorithm*>& algorithmsFor(Collective c);
 // nullptr when no algorithm of that name exists for c.
 const Algorithm* findAlgorithm(Collective c, std::string_view name);
 // Whether the runtime runs `algorithm` through the host window for these arguments instead of
-// executing its schedule: one_shot and two_shot AllReduce when args.windowBytes > 0
-// (algorithms/direct_common.h, runtime/direct.h).
+// executing its schedule: one_shot and two_shot AllReduce, and one_shot AllGather,
+// ReduceScatter, Broadcast, Reduce and AllToAll, when args.windowBytes > 0 (and the window
+// holds a piece of every block: ReduceScatter, AllToAll) (algorithms/direct_common.h,
+// runtime/direct.h).
 bool runsInWindow(const Algorithm& algorithm, const CollectiveArgs& args);
 
 // Builds the schedule of every rank (for the verifier and tools). Send and Recv differ per rank

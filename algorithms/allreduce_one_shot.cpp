@@ -33,10 +33,7 @@ void buildOneShotPart(const Part& part, const CollectiveArgs& args, int r, Chann
     const int s = modRank(r - k, n);
     steps.push_back(Step::recv(s, block(s)));
   }
-  std::vector<Region> sources;
-  for (int q = 0; q < n; ++q)
-    sources.push_back(q == r ? own : block(q));
-  combineInRankOrder(sources, outputRegion(part.offset, part.count), &steps);
+  combineOwnAndBlocks(own, r, n, block, outputRegion(part.offset, part.count), &steps);
 }
 
 class AllReduceOneShot final : public Algorithm {

@@ -34,5 +34,10 @@ const Algorithm& broadcastHierarchical();
 const Algorithm& reduceHierarchical();
 const Algorithm& allReduceOneShot();
 const Algorithm& allReduceTwoShot();
+const Algorithm& allGatherOneShot();
+const Algorithm& reduceScatterOneShot();
+const Algorithm& broadcastOneShot();
+const Algorithm& reduceOneShot();
+const Algorithm& allToAllOneShot();
 
 }  // namespace loom::algo::builtin

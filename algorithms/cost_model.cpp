@@ -140,6 +140,26 @@ const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
            blocks += std::popcount(unsigned(i));
          return t.log2n * t.a + blocks / t.n * N * t.b + (blocks + t.n) / t.n * N * t.copy;
        }},
+      // One shot (allgather_one_shot.cpp and the others): every message is posted at once,
+      // like pairwise AllToAll; through the host window they are priced by windowUs instead.
+      {{Collective::kAllToAll, "one_shot"},
+       [](const Terms& t, double N) {
+         return t.a + (t.n - 2) * t.post + (t.n - 1) / t.n * N * t.b;
+       }},
+      {{Collective::kAllGather, "one_shot"},
+       [](const Terms& t, double N) {
+         return t.a + (t.n - 2) * t.post + (t.n - 1) / t.n * N * t.b + N / t.n * t.copy;
+       }},
+      {{Collective::kReduceScatter, "one_shot"},
+       [](const Terms& t, double N) {
+         return t.a + (t.n - 2) * t.post + (t.n - 1) / t.n * N * (t.b + t.g);
+       }},
+      {{Collective::kBroadcast, "one_shot"},
+       [](const Terms& t, double N) { return t.a + (t.n - 2) * t.post + (t.n - 1) * N * t.b; }},
+      {{Collective::kReduce, "one_shot"},
+       [](const Terms& t, double N) {
+         return t.a + (t.n - 2) * t.post + (t.n - 1) * N * (t.b + t.g);
+       }},
       // Gather / Scatter: bytes = the root's whole buffer.
       {{Collective::kGather, "linear"},
        [](const Terms& t, double N) { return (t.n - 1) * t.a + (t.n - 1) / t.n * N * t.b; }},
@@ -191,19 +211,50 @@ const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
   return *table;
 }
 
-// one_shot and two_shot through the host window (runtime/direct.h), in rounds of at most
-// args.windowBytes: a staging copy of the vector; per round one flag hand-off (one_shot: the
-// inputs are staged) or two (two_shot: staged, then each chunk finished); one_shot reads and
-// combines the n-1 peer copies of the whole vector, two_shot those of its chunk and then
-// copies the n-1 finished chunks. A flag hand-off pays a wake-up when ranks outnumber CPUs.
+// The one-shot collectives through the host window (runtime/direct.h), in rounds of at most
+// args.windowBytes staged per rank, one flag hand-off per round; each pays the staging copy
+// and what it reads from the staged inputs. AllReduce: a staging copy of the vector; per round one
+// flag hand-off (one_shot: the inputs are staged) or two (two_shot: staged, then each chunk
+// finished); one_shot reads and combines the n-1 peer copies of the whole vector, two_shot those of
+// its chunk and then copies the n-1 finished chunks. A flag hand-off pays a wake-up when ranks
+// outnumber CPUs.
 double windowUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_t bytes,
                 const CostModel& model, const Topology& topology) {
   const double n = std::max(1, args.nranks);
   const double N = static_cast<double>(bytes);
-  const double rounds = std::ceil(N / static_cast<double>(args.windowBytes));
+  const double W = static_cast<double>(args.windowBytes);
   const double sync = model.windowUs + (topology.oversubscribed ? model.wakeUs : 0);
   const double copy = 1e-3 / model.copyGbps;
   const double g = 1e-3 / model.reduceGbps;
+  switch (algorithm.collective()) {
+    case Collective::kAllGather:  // N = the output: stage the own block, copy n blocks
+      return model.stepUs + std::ceil(N / n / W) * sync + N / n * copy + N * copy;
+    case Collective::kReduceScatter:  // N = the input: stage it, combine block r of n inputs
+      return model.stepUs + std::ceil(N / W) * sync + N * copy + N * (copy + g);
+    case Collective::kAllToAll: {  // N = the input: stage it, copy block r of n inputs
+      // As messages (pairwise) every send is eager and posted at once, so a rank rarely waits
+      // for another to be scheduled; in the window it does every round (see Broadcast).
+      const double all = model.windowUs + (topology.oversubscribed ? (n - 1) * model.wakeUs : 0);
+      return model.stepUs + std::ceil(N / W) * all + 2 * N * copy;
+    }
+    // Broadcast and Reduce: as messages the root never waits for the others (sends are
+    // eager, receives pipeline in slices across calls); in the window every rank must arrive
+    // for every round, which with more ranks than CPUs costs a wake-up per other rank.
+    case Collective::kBroadcast: {  // the root stages the vector, the others copy it
+      const double rooted = model.windowUs + (topology.oversubscribed ? (n - 1) * model.wakeUs : 0);
+      return model.stepUs + std::ceil(N / W) * rooted + 2 * N * copy;
+    }
+    case Collective::kReduce: {  // every rank stages, the root combines n vectors
+      // The root's reads of the staged inputs (from other cores) follow their staging; as
+      // messages the two overlap slice by slice, so here both are priced at the link's rate.
+      const double rooted = model.windowUs + (topology.oversubscribed ? (n - 1) * model.wakeUs : 0);
+      const double link = model.intra.usPerByte();
+      return model.stepUs + std::ceil(N / W) * rooted + N * link + (n - 1) * N * (link + g);
+    }
+    default:
+      break;
+  }
+  const double rounds = std::ceil(N / W);
   if (algorithm.name() == "one_shot")
     return model.stepUs + rounds * sync + N * copy + (n - 1) * N * (copy + g);
   return model.stepUs + rounds * 2 * sync + N * copy + (n - 1) / n * N * (copy + g) +

@@ -1,4 +1,5 @@
 // The registry: a static list of the built-in algorithms (builtin.h), in registration order.
+#include <algorithm>
 #include <span>
 #include <string>
 
@@ -39,6 +40,11 @@ std::span<const Algorithm* const> allAlgorithms() {
       &builtin::reduceHierarchical(),
       &builtin::allReduceOneShot(),
       &builtin::allReduceTwoShot(),
+      &builtin::allGatherOneShot(),
+      &builtin::reduceScatterOneShot(),
+      &builtin::broadcastOneShot(),
+      &builtin::reduceOneShot(),
+      &builtin::allToAllOneShot(),
   };
   return kAll;
 }
@@ -63,8 +69,22 @@ const Algorithm* findAlgorithm(Collective c, std::string_view name) {
 }
 
 bool runsInWindow(const Algorithm& algorithm, const CollectiveArgs& args) {
-  return args.windowBytes > 0 && algorithm.collective() == Collective::kAllReduce &&
-         (algorithm.name() == "one_shot" || algorithm.name() == "two_shot");
+  if (args.windowBytes == 0) return false;
+  switch (algorithm.collective()) {
+    case Collective::kAllReduce:
+      return algorithm.name() == "one_shot" || algorithm.name() == "two_shot";
+    case Collective::kAllGather:
+    case Collective::kBroadcast:
+    case Collective::kReduce:
+      return algorithm.name() == "one_shot";
+    case Collective::kReduceScatter:
+    case Collective::kAllToAll:
+      // A round stages a piece of every block: at least one element of the widest type each.
+      return algorithm.name() == "one_shot" &&
+             args.windowBytes / static_cast<uint64_t>(std::max(1, args.nranks)) >= 8;
+    default:
+      return false;
+  }
 }
 
 Status buildAll(const Algorithm& algorithm, const CollectiveArgs& args, Schedule* out) {

@@ -54,10 +54,11 @@ mkdir -p "$OUT"
 algos_of() {
   case "$1" in
     all_reduce) echo "ring recursive_doubling rabenseifner double_binary_tree one_shot two_shot" ;;
-    all_gather) echo "ring bruck recursive_doubling" ;;
-    reduce_scatter) echo "ring recursive_halving" ;;
-    broadcast) echo "chain binomial double_binary_tree scatter_allgather" ;;
-    alltoall) echo "pairwise bruck" ;;
+    all_gather) echo "ring bruck recursive_doubling one_shot" ;;
+    reduce_scatter) echo "ring recursive_halving one_shot" ;;
+    broadcast) echo "chain binomial double_binary_tree scatter_allgather one_shot" ;;
+    alltoall) echo "pairwise bruck one_shot" ;;
+    reduce) echo "binomial one_shot" ;;
     *) echo "planner_sweep.sh: unknown collective $1" >&2; exit 2 ;;
   esac
 }

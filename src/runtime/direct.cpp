@@ -228,39 +228,137 @@ Status HostWindow::peerAlive(int peer) const {
   return Status::ok();
 }
 
-DirectExecution::DirectExecution(ExecParams params, HostWindow* window, bool twoShot,
-                                 const void* input, void* output, uint64_t count, uint64_t tag)
+DirectExecution::DirectExecution(ExecParams params, HostWindow* window, const DirectCall& call)
     : Execution(std::move(params), {}, nullptr),
+      call_(call),
       window_(window),
-      twoShot_(twoShot),
-      input_(static_cast<const std::byte*>(input)),
-      output_(static_cast<std::byte*>(output)),
-      count_(count),
-      tag_(tag) {
+      twoShot_(call.collective == algo::Collective::kAllReduce && call.twoShot),
+      input_(static_cast<const std::byte*>(call.input)),
+      output_(static_cast<std::byte*>(call.output)),
+      count_(call.count),
+      tag_(call.tag) {
   const size_t e = this->params().elemBytes;
-  pieceElems_ = std::max<uint64_t>(1, window_->capacity() / e);
+  const uint64_t blocks = static_cast<uint64_t>(stagedBlocks());
+  pieceElems_ = std::max<uint64_t>(1, window_->capacity() / blocks / e);
   rounds_ = (count_ + pieceElems_ - 1) / pieceElems_;
+  // Every round stages the same way (inline or in the buffer), decided by the largest piece;
+  // every rank computes the same, so readers look where the stager wrote.
+  stagedBytes_ = blocks * std::min<uint64_t>(count_, pieceElems_) * e;
+  if (twoShot_) stagedBytes_ = std::max<size_t>(stagedBytes_, HostWindow::kInlineBytes + 1);
   firstSeq_ = window_->takeRounds(rounds_);
   copied_.assign(static_cast<size_t>(window_->nranks()), false);
   // Peers are checked for life after 100 ms of waiting, not on every call (kill() is a system
-  // call, and most waits last microseconds).
-  lastLivenessNs_ = nowNs();
+  // call, and most waits last microseconds). The clock starts at the first long wait
+  // (notReady), not here: most calls never read it.
+  //
+  // Bytes the peers read from this rank's buffer, and this rank from theirs (what the same
+  // algorithm as messages would send and receive).
   const uint64_t n = static_cast<uint64_t>(window_->nranks());
   const uint64_t bytes = count_ * e;
-  // Bytes the peers read from this rank's buffer, and this rank from theirs.
-  bytesSent_ = twoShot_ ? 2 * (n - 1) * bytes / n : (n - 1) * bytes;
-  bytesRecv_ = bytesSent_;
+  const bool root = window_->rank() == call_.root;
+  switch (call_.collective) {
+    case algo::Collective::kBroadcast:
+      bytesSent_ = root ? (n - 1) * bytes : 0;
+      bytesRecv_ = root ? 0 : bytes;
+      break;
+    case algo::Collective::kReduce:
+      bytesSent_ = root ? 0 : bytes;
+      bytesRecv_ = root ? (n - 1) * bytes : 0;
+      break;
+    default:  // AllGather, ReduceScatter, AllToAll: n-1 blocks each way; AllReduce below
+      bytesSent_ = twoShot_ ? 2 * (n - 1) * bytes / n : (n - 1) * bytes;
+      bytesRecv_ = bytesSent_;
+      break;
+  }
+}
+
+int DirectExecution::stagedBlocks() const {
+  return call_.collective == algo::Collective::kReduceScatter ||
+                 call_.collective == algo::Collective::kAllToAll
+             ? window_->nranks()
+             : 1;
+}
+
+void DirectExecution::stage(uint64_t seq, uint64_t offset, uint64_t elems) {
+  const size_t e = params().elemBytes;
+  const int r = window_->rank();
+  std::byte* to = window_->stage(r, seq, stagedBytes_);
+  const int blocks = stagedBlocks();
+  if (blocks > 1) {  // piece b of the round is block b's [offset, offset + elems)
+    for (int b = 0; b < blocks; ++b)
+      std::memcpy(to + b * elems * e, input_ + (b * count_ + offset) * e, elems * e);
+  } else if (r == call_.root ? call_.collective != algo::Collective::kReduce
+                             : call_.collective != algo::Collective::kBroadcast) {
+    // (Nobody reads what a Reduce's root or a Broadcast's non-root would stage.)
+    std::memcpy(to, input_ + offset * e, elems * e);
+  }
+}
+
+void DirectExecution::readStaged(uint64_t seq, uint64_t offset, uint64_t elems) {
+  const ExecParams& p = params();
+  const size_t e = p.elemBytes;
+  const int n = window_->nranks();
+  const int r = window_->rank();
+  const RedOpKind op = p.op == RedOpKind::kAvg ? RedOpKind::kSum : p.op;
+  switch (call_.collective) {
+    case algo::Collective::kAllGather:
+      for (int q = 0; q < n; ++q) {
+        std::byte* to = output_ + (q * count_ + offset) * e;
+        const std::byte* from = q == r ? input_ + offset * e : window_->stage(q, seq, stagedBytes_);
+        if (to != from) std::memcpy(to, from, elems * e);
+      }
+      break;
+    case algo::Collective::kAllToAll:
+      for (int q = 0; q < n; ++q)
+        std::memcpy(output_ + (q * count_ + offset) * e,
+                    window_->stage(q, seq, stagedBytes_) + r * elems * e, elems * e);
+      break;
+    case algo::Collective::kReduceScatter: {
+      srcs_.resize(static_cast<size_t>(n));
+      for (int q = 0; q < n; ++q)
+        srcs_[q] = window_->stage(q, seq, stagedBytes_) + r * elems * e;
+      std::byte* dst = output_ + offset * e;
+      reduceN(p.dtype, op, dst, srcs_.data(), n, elems);
+      if (p.op == RedOpKind::kAvg) divideInPlace(p.dtype, dst, elems, p.divisor);
+      break;
+    }
+    case algo::Collective::kBroadcast: {
+      std::byte* to = output_ + offset * e;
+      const std::byte* from =
+          r == call_.root ? input_ + offset * e : window_->stage(call_.root, seq, stagedBytes_);
+      if (to != from) std::memcpy(to, from, elems * e);
+      break;
+    }
+    case algo::Collective::kReduce: {
+      if (r != call_.root) break;
+      srcs_.resize(static_cast<size_t>(n));
+      for (int q = 0; q < n; ++q)  // the root's own input is read where it lies
+        srcs_[q] = q == r ? input_ + offset * e : window_->stage(q, seq, stagedBytes_);
+      std::byte* dst = output_ + offset * e;
+      reduceN(p.dtype, op, dst, srcs_.data(), n, elems);
+      if (p.op == RedOpKind::kAvg) divideInPlace(p.dtype, dst, elems, p.divisor);
+      break;
+    }
+    default:
+      break;
+  }
 }
 
 Status DirectExecution::waitFor(const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value,
-                                bool* ready) {
+                                bool* ready, int only) {
   *ready = true;
-  for (int q = 0; q < window_->nranks(); ++q) {
+  const bool all = only == kAllRanks;
+  if (all && flag == &WindowHeader::arrived && window_->allArrived() >= value) {
+    waitingFor_ = -1;  // seen before (a round's arrival is also the next round's permission)
+    return Status::ok();
+  }
+  for (int q = all ? 0 : only; q < (all ? window_->nranks() : only + 1); ++q) {
     if (q == window_->rank()) continue;
     if ((window_->header(q).*flag).load(std::memory_order_acquire) >= value) continue;
     *ready = false;
     return notReady(q, flag, value);
   }
+  if (all && flag == &WindowHeader::arrived) window_->noteAllArrived(value);
   waitingFor_ = -1;
   return Status::ok();
 }
@@ -275,6 +373,7 @@ Status DirectExecution::notReady(int q, const std::atomic<uint64_t> WindowHeader
   // some virtual machines).
   if (++polls_ % 64 == 0) {
     const int64_t now = nowNs();
+    if (lastLivenessNs_ == 0) lastLivenessNs_ = now;
     if (now - lastLivenessNs_ >= kLivenessEveryNs) {
       lastLivenessNs_ = now;
       return window_->peerAlive(q);
@@ -283,8 +382,9 @@ Status DirectExecution::notReady(int q, const std::atomic<uint64_t> WindowHeader
   return Status::ok();
 }
 
-Status DirectExecution::checkTags(uint64_t seq) const {
+Status DirectExecution::checkTags(uint64_t seq, int only) const {
   for (int q = 0; q < window_->nranks(); ++q) {
+    if (only != kAllRanks && q != only) continue;
     const uint64_t theirs = window_->header(q).tags[seq % 2];
     if (theirs != tag_)
       return remoteError("rank " + std::to_string(q) +
@@ -295,13 +395,25 @@ Status DirectExecution::checkTags(uint64_t seq) const {
   return Status::ok();
 }
 
+int DirectExecution::readsFrom() const {
+  const bool root = window_->rank() == call_.root;
+  switch (call_.collective) {
+    case algo::Collective::kBroadcast:
+      return root ? kNoRank : call_.root;
+    case algo::Collective::kReduce:
+      return root ? kAllRanks : kNoRank;
+    default:
+      return kAllRanks;
+  }
+}
+
 void DirectExecution::reduceChunk(uint64_t pieceOffset, uint64_t chunkOffset, uint64_t chunkCount) {
   const ExecParams& p = params();
   const int n = window_->nranks();
   const uint64_t seq = firstSeq_ + round_;
   srcs_.resize(static_cast<size_t>(n));
   for (int q = 0; q < n; ++q)
-    srcs_[q] = window_->buffer(q, seq) + chunkOffset * p.elemBytes;
+    srcs_[q] = window_->stage(q, seq, stagedBytes_) + chunkOffset * p.elemBytes;
   std::byte* dst = output_ + (pieceOffset + chunkOffset) * p.elemBytes;
   const RedOpKind op = p.op == RedOpKind::kAvg ? RedOpKind::kSum : p.op;
   reduceN(p.dtype, op, dst, srcs_.data(), n, chunkCount);
@@ -333,7 +445,12 @@ Status DirectExecution::progress(bool* progressed) {
           if (q != r && window_->header(q).gone.load(std::memory_order_acquire) != 0)
             return window_->peerAlive(q);
       }
-      std::memcpy(window_->buffer(r, seq), input_ + offset * p.elemBytes, elems * p.elemBytes);
+      // Buffer seq % 2 (and its tag) may be rewritten once every rank has finished round
+      // seq - 2, which it has when it arrived for seq - 1 (usually seen already).
+      waitingWhat_ = "to finish the round before";
+      LOOM_RETURN_IF_ERROR(waitFor(&WindowHeader::arrived, seq - 1, &ready, kAllRanks));
+      if (!ready) return Status::ok();
+      stage(seq, offset, elems);
       me.tags[seq % 2] = tag_;
       window_->publish(me.arrived, seq);
       phase_ = Phase::kWaitArrived;
@@ -341,10 +458,18 @@ Status DirectExecution::progress(bool* progressed) {
     }
     if (phase_ == Phase::kWaitArrived) {
       waitingWhat_ = "to stage its input";
-      LOOM_RETURN_IF_ERROR(waitFor(&WindowHeader::arrived, seq, &ready));
-      if (!ready) return Status::ok();
-      LOOM_RETURN_IF_ERROR(checkTags(seq));
+      const int from = readsFrom();
+      if (from != kNoRank) {
+        LOOM_RETURN_IF_ERROR(waitFor(&WindowHeader::arrived, seq, &ready, from));
+        if (!ready) return Status::ok();
+        LOOM_RETURN_IF_ERROR(checkTags(seq, from));
+      }
       *progressed = true;
+      if (call_.collective != algo::Collective::kAllReduce) {
+        readStaged(seq, offset, elems);
+        finishRound(progressed);
+        continue;
+      }
       if (!twoShot_) {
         reduceChunk(offset, 0, elems);
         finishRound(progressed);
@@ -391,7 +516,8 @@ bool DirectExecution::waitInPlace(int timeoutMs) {
 
 std::string DirectExecution::stallReport(
     const std::function<std::string(int)>& describePeer) const {
-  std::string s = std::string(twoShot_ ? "two_shot" : "one_shot") + " in the host window, round " +
+  std::string s = std::string(algo::collectiveName(call_.collective)) + " " +
+                  (twoShot_ ? "two_shot" : "one_shot") + " in the host window, round " +
                   std::to_string(round_ + 1) + " of " + std::to_string(rounds_);
   if (waitingFor_ >= 0)
     s += ": waiting for " +

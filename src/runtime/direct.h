@@ -1,26 +1,29 @@
-// The host window: direct AllReduce between the processes of one host (docs/ALGORITHMS.md,
-// "Direct AllReduce through the host window").
+// The host window: direct collectives between the processes of one host (docs/ALGORITHMS.md,
+// "AllReduce: one_shot and two_shot" and "One shot for the other collectives").
 //
 // When every rank of a communicator is a separate process on one host, each rank maps one
-// shared segment per rank: a header of flags and two buffers of `capacity` bytes. A one_shot or
-// two_shot AllReduce (algorithms/allreduce_{one,two}_shot.cpp, which define the same algorithms
-// as message schedules) then runs here instead of through the transports: each rank copies its
-// input into its own buffer once, and its peers read it where it lies - no message, no FIFO, no
-// second copy. Calls longer than the buffer go through it in pieces ("rounds"), each with the
-// next sequence number of the communicator, alternating between the two buffers.
+// shared segment per rank: a header of flags and two buffers of `capacity` bytes. The one-shot
+// collectives and two_shot AllReduce (algorithms/*_one_shot.cpp, allreduce_two_shot.cpp, which
+// define the same algorithms as message schedules) then run here instead of through the
+// transports: each rank copies its input into its own buffer once, and its peers read it where
+// it lies - no message, no FIFO, no second copy. Calls longer than the buffer go through it in
+// pieces ("rounds"), each with the next sequence number of the communicator, alternating
+// between the two buffers. Pieces of at most kInlineBytes are staged in the arrival line.
 //
 // Protocol for round `seq` on rank r (buffer seq % 2):
-//   1. copy the input piece into the buffer; arrived[r] = seq;
-//   2. wait until every arrived[q] >= seq, then
-//      one_shot: reduce the whole piece from every buffer, in rank order, into the output;
-//      two_shot: reduce chunk r the same way, write it into the output and into this rank's
-//      buffer (chunk r of it is read by nobody else); reduced[r] = seq; then copy every peer's
-//      finished chunk from its buffer as reduced[q] >= seq;
-//   3. done[r] = seq (for stall reports).
-// Every flag store is a release and every flag load an acquire; the flags only grow. Reusing a
-// buffer needs no wait of its own: rank r stages round seq + 2 into buffer seq % 2 only after
-// it saw every arrived[q] >= seq + 1, and q stages seq + 1 only after it finished reading
-// everything of round seq.
+//   1. wait until every arrived[q] >= seq - 1 (usually seen in the round before);
+//   2. copy the input piece into the buffer (if anyone reads it); arrived[r] = seq;
+//   3. wait until arrived[q] >= seq for every rank q whose buffer r reads (DirectCall), then
+//      read: one_shot AllReduce reduces the whole piece from every buffer, in rank order, into
+//      the output; two_shot reduces chunk r the same way, writes it into the output and into
+//      this rank's buffer (chunk r of it is read by nobody else), sets reduced[r] = seq, then
+//      copies every peer's finished chunk from its buffer as reduced[q] >= seq; the others
+//      copy or reduce their piece of the staged inputs;
+//   4. done[r] = seq (for stall reports).
+// Every flag store is a release and every flag load an acquire; the flags only grow. Step 1 is
+// what makes reusing buffer seq % 2 safe: a rank arrives for seq - 1 only after it finished
+// reading everything of round seq - 2. A rank that reads nobody (a Broadcast's root, a Reduce's
+// non-root) may so be one round ahead of the others.
 //
 // Waking: a rank that publishes a flag increments its `epoch` and, when a waiter has declared
 // itself in `sleepers`, wakes the futex on `epoch` (sequentially consistent on both sides, so a
@@ -51,6 +54,7 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/schedule.h"
 #include "base/status.h"
 #include "bootstrap/bootstrap.h"
 #include "runtime/executor.h"
@@ -61,7 +65,11 @@ struct alignas(64) WindowHeader {
   // Read by every peer each round: the round whose input is staged, with its call's tag
   // (one cache line, so a peer's look gets both).
   alignas(64) std::atomic<uint64_t> arrived;
-  uint64_t tags[2];                           // the staged call's tag, per buffer (seq % 2)
+  uint64_t tags[2];  // the staged call's tag, per buffer (seq % 2)
+  // Inputs of at most kInlineBytes are staged here, per buffer, instead of in the buffer: a
+  // peer that sees `arrived` then has the data in the same cache line, one transfer between
+  // cores instead of two (the latency of 8-byte calls).
+  std::byte inlineData[2][16];
   alignas(64) std::atomic<uint64_t> reduced;  // last round whose owned chunk is final (two_shot)
   alignas(64) std::atomic<uint64_t> done;     // last round finished (diagnostics only)
   alignas(64) std::atomic<uint32_t> epoch;    // bumped on every publish (the futex word)
@@ -71,8 +79,12 @@ struct alignas(64) WindowHeader {
   uint64_t pidNamespace;  // inode of /proc/self/ns/pid: pids compare only within one
 };
 
+static_assert(sizeof(std::atomic<uint64_t>) + 2 * sizeof(uint64_t) + 2 * 16 <= 64,
+              "the arrival line holds the flag, the tags and the inline inputs");
+
 class HostWindow {
  public:
+  static constexpr size_t kInlineBytes = 16;
   // Collective over the communicator's bootstrap; every rank calls it (eligible: this rank can
   // use a window: its peers are processes of this host and the window is enabled). Returns
   // nullptr (no window) unless every rank is eligible and every segment was created and mapped;
@@ -89,6 +101,11 @@ class HostWindow {
   size_t capacity() const { return capacity_; }
   WindowHeader& header(int r) const { return *static_cast<WindowHeader*>(maps_[r]); }
   std::byte* buffer(int r, uint64_t seq) const;
+  // Where rank r stages round seq of a call of `bytes` per round: the arrival line's inline
+  // area when it fits, else the buffer.
+  std::byte* stage(int r, uint64_t seq, size_t bytes) const {
+    return bytes <= kInlineBytes ? header(r).inlineData[seq % 2] : buffer(r, seq);
+  }
 
   // Sequence numbers for the rounds of the next call (all ranks take the same ones).
   uint64_t takeRounds(uint64_t rounds) {
@@ -102,6 +119,12 @@ class HostWindow {
   // Sleeps until peer's flag reaches value, its epoch moves, or timeoutMs passes.
   void wait(int peer, const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value,
             int timeoutMs) const;
+  // The highest round every peer was seen to have arrived for (flags only grow, so it stays
+  // true): a wait for it needs no look at the peers' flags.
+  uint64_t allArrived() const { return allArrived_; }
+  void noteAllArrived(uint64_t seq) {
+    if (seq > allArrived_) allArrived_ = seq;
+  }
   // Tells the peers this rank is leaving (abort, destroy): their waits fail.
   void leave();
   // OK, or a RemoteError when peer has left or its process no longer exists.
@@ -114,14 +137,34 @@ class HostWindow {
   size_t segmentBytes_ = 0;
   std::vector<void*> maps_;
   uint64_t nextSeq_ = 1;
+  uint64_t allArrived_ = 0;
 };
 
-// One AllReduce through the window (one_shot or two_shot), as an Execution the driver runs like
-// any other: progress() never blocks.
+// One call of a one-shot collective through the window, as staged by every rank and read by
+// the ranks that need it (docs/ALGORITHMS.md, "Direct collectives through the host window"):
+//   AllReduce    one_shot: reduce every staged input; two_shot: chunk r, then gather chunks.
+//   AllGather    stage the own block; copy every staged block into its place in the output.
+//   ReduceScatter, AllToAll  stage a piece of every block of the input; reduce (copy) piece r
+//                of every staged input.
+//   Broadcast    the root stages; the others copy.
+//   Reduce       every rank stages; the root reduces.
+// Every rank stages (the root's staging is all that matters for Broadcast, but every rank's
+// arrival is what makes reusing a buffer safe), in rounds of one piece of each block.
+struct DirectCall {
+  algo::Collective collective = algo::Collective::kAllReduce;
+  bool twoShot = false;  // AllReduce only
+  int root = 0;          // Broadcast, Reduce
+  const void* input = nullptr;
+  void* output = nullptr;  // null on a Reduce's non-root
+  uint64_t count = 0;      // the call's count (per block for AllGather, ReduceScatter, AllToAll)
+  uint64_t tag = 0;        // the transports' message tag of the call (mismatch detection)
+};
+
+// One call through the window, as an Execution the driver runs like any other: progress()
+// never blocks.
 class DirectExecution final : public Execution {
  public:
-  DirectExecution(ExecParams params, HostWindow* window, bool twoShot, const void* input,
-                  void* output, uint64_t count, uint64_t tag);
+  DirectExecution(ExecParams params, HostWindow* window, const DirectCall& call);
 
   Status progress(bool* progressed) override;
   bool done() const override { return round_ == rounds_; }
@@ -131,21 +174,35 @@ class DirectExecution final : public Execution {
 
  private:
   enum class Phase { kStage, kWaitArrived, kGather };
-  // *ready when every peer's flag >= value; else notReady(the first that is not).
-  Status waitFor(const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value, bool* ready);
+  static constexpr int kAllRanks = -1;
+  static constexpr int kNoRank = -2;
+  // *ready when the flag of every peer (only == kAllRanks) or of rank `only` is >= value; else
+  // notReady(the first that is not).
+  Status waitFor(const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value, bool* ready,
+                 int only = kAllRanks);
+  // Whose staged data this rank reads in a round: kAllRanks, one rank, or kNoRank.
+  int readsFrom() const;
   // Records peer q as the one waited for (waitInPlace sleeps on it) and checks that it lives.
   Status notReady(int q, const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value);
-  Status checkTags(uint64_t seq) const;
+  Status checkTags(uint64_t seq, int only) const;
+  // Elements of one block in this round's piece, and where the piece starts in the block.
+  void stage(uint64_t seq, uint64_t offset, uint64_t elems);
+  // Everything after the arrival of every rank, for all but AllReduce.
+  void readStaged(uint64_t seq, uint64_t offset, uint64_t elems);
   void reduceChunk(uint64_t pieceOffset, uint64_t chunkOffset, uint64_t chunkCount);
   void finishRound(bool* progressed);
+  // Blocks a rank stages per round (n for ReduceScatter and AllToAll, else 1).
+  int stagedBlocks() const;
 
+  DirectCall call_;
   HostWindow* window_;
   bool twoShot_;
   const std::byte* input_;
   std::byte* output_;
-  uint64_t count_;
+  uint64_t count_;  // elements per block
   uint64_t tag_;
   uint64_t pieceElems_;  // elements per round
+  size_t stagedBytes_;   // bytes of the largest round (HostWindow::stage)
   uint64_t rounds_;
   uint64_t firstSeq_;
   uint64_t round_ = 0;

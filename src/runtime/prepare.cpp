@@ -167,9 +167,15 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   params.sliceBytes = std::max<size_t>(elemBytes, config().sliceBytes / elemBytes * elemBytes);
   params.label = labelOf(op, algorithm->name().data());
   if (!plan) {
-    out->execution = std::make_unique<DirectExecution>(std::move(params), window_.get(),
-                                                       algorithm->name() == "two_shot", input,
-                                                       op.recvbuf, op.count, collectiveTag(op));
+    DirectCall call;
+    call.collective = op.collective;
+    call.twoShot = algorithm->name() == "two_shot";
+    call.root = op.root;
+    call.input = input;
+    call.output = op.recvbuf;
+    call.count = op.count;
+    call.tag = collectiveTag(op);
+    out->execution = std::make_unique<DirectExecution>(std::move(params), window_.get(), call);
     return Status::ok();
   }
   std::vector<Program> programs;

@@ -45,7 +45,10 @@ const Forced kForced[] = {
     {"RabenseifnerScatterAllGather",
      "allreduce:rabenseifner;broadcast:scatter_allgather;allgather:recursive_doubling", true},
     {"DoubleBinaryTree", "allreduce:double_binary_tree", false},
-    {"OneShot", "allreduce:one_shot", false},
+    {"OneShot",
+     "allreduce:one_shot;allgather:one_shot;reducescatter:one_shot;broadcast:one_shot;"
+     "reduce:one_shot;alltoall:one_shot",
+     true},
     {"TwoShot", "allreduce:two_shot", false},
     {"Hierarchical",
      "allreduce:hierarchical;broadcast:hierarchical;allgather:hierarchical;"

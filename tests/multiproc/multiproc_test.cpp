@@ -82,15 +82,18 @@ INSTANTIATE_TEST_SUITE_P(Processes, MultiProcessTest,
                                          Param{"socket", 5}, Param{"socket", 8}),
                          paramName);
 
-// The direct AllReduce algorithms through the host window (runtime/direct.h): the whole sweep
-// with AllReduce forced to one_shot or two_shot, in 4 KiB rounds so that most calls take
-// several; every rank reports the window at init.
+// The direct algorithms through the host window (runtime/direct.h): the whole sweep with
+// AllReduce forced to one_shot or two_shot and every other collective that has one to
+// one_shot, in 4 KiB rounds so that most calls take several; every rank reports the window at
+// init.
 class HostWindowTest : public testing::TestWithParam<std::tuple<const char*, int>> {};
 
-TEST_P(HostWindowTest, SweepIsExactWithAllReduceInTheWindow) {
+TEST_P(HostWindowTest, SweepIsExactWithEveryCollectiveInTheWindow) {
   const auto [algo, nranks] = GetParam();
   auto env = envFor("shm");
-  env["LOOM_ALGO"] = std::string("allreduce:") + algo;
+  env["LOOM_ALGO"] = std::string("allreduce:") + algo +
+                     ";allgather:one_shot;reducescatter:one_shot;broadcast:one_shot;"
+                     "reduce:one_shot;alltoall:one_shot";
   env["LOOM_DIRECT_BYTES"] = "4096";
   env["LOOM_DEBUG"] = "INFO";
   env["LOOM_DEBUG_SUBSYS"] = "SHM";
@@ -189,7 +192,9 @@ TEST(HostWindowMismatch, DifferentCountsFailOnEveryRank) {
   for (const char* algo : {"one_shot", "two_shot"}) {
     auto env = envFor("shm");
     env["LOOM_TIMEOUT_MS"] = "10000";
-    env["LOOM_ALGO"] = std::string("allreduce:") + algo;
+    env["LOOM_ALGO"] = std::string("allreduce:") + algo +
+                       ";allgather:one_shot;reducescatter:one_shot;broadcast:one_shot;"
+                       "reduce:one_shot;alltoall:one_shot";
     LaunchResult res = launchRanks(siblingBinary("loom_test_worker"), {"mismatch"}, 3, env, 60000);
     maybePrint(res);
     EXPECT_FALSE(res.timedOut) << algo;

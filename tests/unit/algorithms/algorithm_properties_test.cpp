@@ -60,7 +60,7 @@ TEST(RegistryTest, EveryCollectiveHasAnAlgorithmRegisteredUnderIt) {
       EXPECT_EQ(findAlgorithm(collective, a->name()), a);
     }
   }
-  EXPECT_EQ(algorithmsFor(Collective::kBroadcast).size(), 5u);
+  EXPECT_EQ(algorithmsFor(Collective::kBroadcast).size(), 6u);
 }
 
 TEST(RegistryTest, FindsNothingUnderAnUnknownNameOrTheWrongCollective) {

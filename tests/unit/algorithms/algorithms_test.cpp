@@ -79,6 +79,11 @@ const AlgorithmId kCollectiveAlgorithms[] = {
     {Collective::kAllToAll, "bruck", 100},
     {Collective::kAllReduce, "one_shot"},
     {Collective::kAllReduce, "two_shot"},
+    {Collective::kAllGather, "one_shot"},
+    {Collective::kReduceScatter, "one_shot"},
+    {Collective::kBroadcast, "one_shot"},
+    {Collective::kReduce, "one_shot"},
+    {Collective::kAllToAll, "one_shot"},
 };
 
 class AlgorithmSweepTest : public testing::TestWithParam<std::tuple<AlgorithmId, int>> {};

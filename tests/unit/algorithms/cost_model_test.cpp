@@ -146,6 +146,27 @@ TEST(CostModelTest, TheHostWindowPricesTheDirectAlgorithms) {
   EXPECT_NEAR(predictUs(twoShot, args, 4 << 20, m, {1, 2, true}) - oneRound, 2 * m.wakeUs, 1e-9);
 }
 
+// Every collective with a one_shot runs it in the window when there is one (and, for the two
+// that stage a piece of every block, when the window holds one element of each), and the
+// planner picks it for 8 bytes on two ranks there: one hand-off, no message.
+TEST(CostModelTest, EveryOneShotRunsInTheWindowAndWinsSmallCalls) {
+  const CostModel m;
+  for (Collective c : {Collective::kAllReduce, Collective::kAllGather, Collective::kReduceScatter,
+                       Collective::kBroadcast, Collective::kReduce, Collective::kAllToAll}) {
+    SCOPED_TRACE(collectiveName(c));
+    const Algorithm* oneShot = findAlgorithm(c, "one_shot");
+    ASSERT_NE(oneShot, nullptr);
+    CollectiveArgs args = argsOf(c, 2, 2);
+    EXPECT_FALSE(runsInWindow(*oneShot, args));
+    args.windowBytes = 1 << 20;
+    EXPECT_TRUE(runsInWindow(*oneShot, args));
+    args.nranks = 1 << 20;  // a piece of every block would not fit
+    const bool perBlock = c == Collective::kReduceScatter || c == Collective::kAllToAll;
+    EXPECT_EQ(runsInWindow(*oneShot, args), !perBlock);
+    EXPECT_EQ(chosenName(c, 8, 2, {1, 2, false}, m, 1 << 20), "one_shot");
+  }
+}
+
 TEST(CostModelTest, AnOverrideIsReportedWithItsPrediction) {
   Result<AlgoOverrides> overrides = parseAlgoOverrides("allreduce:ring");
   ASSERT_TRUE(overrides.isOk());
