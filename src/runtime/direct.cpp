@@ -299,7 +299,6 @@ void DirectExecution::readStaged(uint64_t seq, uint64_t offset, uint64_t elems) 
   const size_t e = p.elemBytes;
   const int n = window_->nranks();
   const int r = window_->rank();
-  const RedOpKind op = p.op == RedOpKind::kAvg ? RedOpKind::kSum : p.op;
   switch (call_.collective) {
     case algo::Collective::kAllGather:
       for (int q = 0; q < n; ++q) {
@@ -313,15 +312,12 @@ void DirectExecution::readStaged(uint64_t seq, uint64_t offset, uint64_t elems) 
         std::memcpy(output_ + (q * count_ + offset) * e,
                     window_->stage(q, seq, stagedBytes_) + r * elems * e, elems * e);
       break;
-    case algo::Collective::kReduceScatter: {
+    case algo::Collective::kReduceScatter:
       srcs_.resize(static_cast<size_t>(n));
       for (int q = 0; q < n; ++q)
         srcs_[q] = window_->stage(q, seq, stagedBytes_) + r * elems * e;
-      std::byte* dst = output_ + offset * e;
-      reduceN(p.dtype, op, dst, srcs_.data(), n, elems);
-      if (p.op == RedOpKind::kAvg) divideInPlace(p.dtype, dst, elems, p.divisor);
+      combine(output_ + offset * e, elems);
       break;
-    }
     case algo::Collective::kBroadcast: {
       std::byte* to = output_ + offset * e;
       const std::byte* from =
@@ -329,16 +325,13 @@ void DirectExecution::readStaged(uint64_t seq, uint64_t offset, uint64_t elems) 
       if (to != from) std::memcpy(to, from, elems * e);
       break;
     }
-    case algo::Collective::kReduce: {
+    case algo::Collective::kReduce:
       if (r != call_.root) break;
       srcs_.resize(static_cast<size_t>(n));
       for (int q = 0; q < n; ++q)  // the root's own input is read where it lies
         srcs_[q] = q == r ? input_ + offset * e : window_->stage(q, seq, stagedBytes_);
-      std::byte* dst = output_ + offset * e;
-      reduceN(p.dtype, op, dst, srcs_.data(), n, elems);
-      if (p.op == RedOpKind::kAvg) divideInPlace(p.dtype, dst, elems, p.divisor);
+      combine(output_ + offset * e, elems);
       break;
-    }
     default:
       break;
   }
@@ -414,10 +407,14 @@ void DirectExecution::reduceChunk(uint64_t pieceOffset, uint64_t chunkOffset, ui
   srcs_.resize(static_cast<size_t>(n));
   for (int q = 0; q < n; ++q)
     srcs_[q] = window_->stage(q, seq, stagedBytes_) + chunkOffset * p.elemBytes;
-  std::byte* dst = output_ + (pieceOffset + chunkOffset) * p.elemBytes;
+  combine(output_ + (pieceOffset + chunkOffset) * p.elemBytes, chunkCount);
+}
+
+void DirectExecution::combine(std::byte* dst, uint64_t count) {
+  const ExecParams& p = params();
   const RedOpKind op = p.op == RedOpKind::kAvg ? RedOpKind::kSum : p.op;
-  reduceN(p.dtype, op, dst, srcs_.data(), n, chunkCount);
-  if (p.op == RedOpKind::kAvg) divideInPlace(p.dtype, dst, chunkCount, p.divisor);
+  reduceN(p.dtype, op, dst, srcs_.data(), window_->nranks(), count);
+  if (p.op == RedOpKind::kAvg) divideInPlace(p.dtype, dst, count, p.divisor);
 }
 
 void DirectExecution::finishRound(bool* progressed) {

@@ -190,6 +190,8 @@ class DirectExecution final : public Execution {
   // Everything after the arrival of every rank, for all but AllReduce.
   void readStaged(uint64_t seq, uint64_t offset, uint64_t elems);
   void reduceChunk(uint64_t pieceOffset, uint64_t chunkOffset, uint64_t chunkCount);
+  // dst[0, count) = srcs_ (one per rank, in rank order) combined with the call's op.
+  void combine(std::byte* dst, uint64_t count);
   void finishRound(bool* progressed);
   // Blocks a rank stages per round (n for ReduceScatter and AllToAll, else 1).
   int stagedBlocks() const;
