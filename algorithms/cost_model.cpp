@@ -224,6 +224,9 @@ double windowUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_t
   const double N = static_cast<double>(bytes);
   const double W = static_cast<double>(args.windowBytes);
   const double sync = model.windowUs + (topology.oversubscribed ? model.wakeUs : 0);
+  // A hand-off that needs every rank scheduled: a wake-up per other rank when oversubscribed
+  // (Broadcast, Reduce and AllToAll below).
+  const double everyRank = model.windowUs + (topology.oversubscribed ? (n - 1) * model.wakeUs : 0);
   const double copy = 1e-3 / model.copyGbps;
   const double g = 1e-3 / model.reduceGbps;
   switch (algorithm.collective()) {
@@ -231,25 +234,17 @@ double windowUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_t
       return model.stepUs + std::ceil(N / n / W) * sync + N / n * copy + N * copy;
     case Collective::kReduceScatter:  // N = the input: stage it, combine block r of n inputs
       return model.stepUs + std::ceil(N / W) * sync + N * copy + N * (copy + g);
-    case Collective::kAllToAll: {  // N = the input: stage it, copy block r of n inputs
-      // As messages (pairwise) every send is eager and posted at once, so a rank rarely waits
-      // for another to be scheduled; in the window it does every round (see Broadcast).
-      const double all = model.windowUs + (topology.oversubscribed ? (n - 1) * model.wakeUs : 0);
-      return model.stepUs + std::ceil(N / W) * all + 2 * N * copy;
-    }
-    // Broadcast and Reduce: as messages the root never waits for the others (sends are
-    // eager, receives pipeline in slices across calls); in the window every rank must arrive
-    // for every round, which with more ranks than CPUs costs a wake-up per other rank.
-    case Collective::kBroadcast: {  // the root stages the vector, the others copy it
-      const double rooted = model.windowUs + (topology.oversubscribed ? (n - 1) * model.wakeUs : 0);
-      return model.stepUs + std::ceil(N / W) * rooted + 2 * N * copy;
-    }
+    // AllToAll, Broadcast and Reduce: as messages no rank waits for another to be scheduled
+    // (pairwise posts every eager send at once; a root's sends are eager and receives pipeline
+    // in slices across calls); in the window every rank must arrive for every round.
+    case Collective::kAllToAll:   // N = the input: stage it, copy block r of n inputs
+    case Collective::kBroadcast:  // the root stages the vector, the others copy it
+      return model.stepUs + std::ceil(N / W) * everyRank + 2 * N * copy;
     case Collective::kReduce: {  // every rank stages, the root combines n vectors
       // The root's reads of the staged inputs (from other cores) follow their staging; as
       // messages the two overlap slice by slice, so here both are priced at the link's rate.
-      const double rooted = model.windowUs + (topology.oversubscribed ? (n - 1) * model.wakeUs : 0);
       const double link = model.intra.usPerByte();
-      return model.stepUs + std::ceil(N / W) * rooted + N * link + (n - 1) * N * (link + g);
+      return model.stepUs + std::ceil(N / W) * everyRank + N * link + (n - 1) * N * (link + g);
     }
     default:
       break;
