@@ -23,7 +23,7 @@ import statistics
 import sys
 
 BOUND = 1.10
-NAME = re.compile(r"^(?P<coll>[a-z_]+)_np(?P<np>\d+)_(?P<algo>[a-z_]+)_run(?P<run>\d+)\.json$")
+NAME = re.compile(r"^(?P<coll>[a-z_]+)_np(?P<np>\d+)_(?P<algo>[a-z_]+)_run(?P<run>\d+)(_part\d+)?\.json$")
 
 
 def load(out_dir):

@@ -20,7 +20,10 @@ Environment (defaults in brackets):
   MINBYTES  smallest size [8]
   MAXBYTES  largest size [16M]
   FACTOR    size step factor [4]
-  ITERS     timed iterations per size (loom-perf -n) [20]
+  ITERS     timed iterations per size above SMALL (loom-perf -n) [20]
+  SMALL     largest size timed with ITERS_SMALL iterations [64K]
+  ITERS_SMALL  timed iterations per size up to SMALL [1000]: a call of 1 us timed 100 times
+            is 100 us, which one timer interrupt on this VM moves by more than 10%
   OUT       result directory [/tmp/loom_planner_sweep/<timestamp>]
   PERF_BIN  the loom-perf binary [build/perf/loom-perf]
 
@@ -44,6 +47,8 @@ MINBYTES=${MINBYTES:-8}
 MAXBYTES=${MAXBYTES:-16M}
 FACTOR=${FACTOR:-4}
 ITERS=${ITERS:-20}
+SMALL=${SMALL:-64K}
+ITERS_SMALL=${ITERS_SMALL:-1000}
 OUT=${OUT:-/tmp/loom_planner_sweep/$(date +%Y%m%d-%H%M%S)}
 PERF_BIN=$(realpath "${PERF_BIN:-$ROOT/build/perf/loom-perf}")
 [ -x "$PERF_BIN" ] || { echo "planner_sweep.sh: $PERF_BIN not built (make build)" >&2; exit 1; }
@@ -63,19 +68,38 @@ algos_of() {
   esac
 }
 
+bytes_of() { numfmt --from=iec "$1"; }
+# Sizes up to SMALL in one loom-perf run with ITERS_SMALL iterations (warm-up 10%), the rest in
+# another with ITERS; either part is left out when the range has no size in it.
+parts=()
+if [ "$(bytes_of "$MINBYTES")" -le "$(bytes_of "$SMALL")" ]; then
+  hi=$MAXBYTES
+  [ "$(bytes_of "$MAXBYTES")" -le "$(bytes_of "$SMALL")" ] || hi=$SMALL
+  parts+=("$MINBYTES $hi $ITERS_SMALL $(( ITERS_SMALL / 10 + 1 ))")
+fi
+next=$(bytes_of "$MINBYTES")
+[ "$next" -gt 0 ] || next=1
+while [ "$(bytes_of "$next")" -le "$(bytes_of "$SMALL")" ]; do next=$(( $(bytes_of "$next") * FACTOR )); done
+[ "$(bytes_of "$next")" -gt "$(bytes_of "$MAXBYTES")" ] || parts+=("$next $MAXBYTES $ITERS 5")
+
 for run in $(seq 1 "$RUNS"); do
   for np in $NPS; do
     for coll in $COLLS; do
       for algo in planner $(algos_of "$coll"); do
-        json="$OUT/${coll}_np${np}_${algo}_run${run}.json"
-        args=(-np "$np" "$coll" -b "$MINBYTES" -e "$MAXBYTES" -f "$FACTOR" -n "$ITERS" -w 5
-              --json "$json")
-        [ "$algo" = planner ] || args+=(--algo "$algo")
-        echo "run $run np $np $coll $algo" >&2
-        if ! timeout 600 "$PERF_BIN" "${args[@]}" >"$OUT/${coll}_np${np}_${algo}_run${run}.log" 2>&1; then
-          echo "  (failed or unsupported: see ${coll}_np${np}_${algo}_run${run}.log)" >&2
-          rm -f "$json"
-        fi
+        part=0
+        for range in "${parts[@]}"; do
+          read -r lo hi iters warm <<<"$range"
+          part=$((part + 1))
+          base="$OUT/${coll}_np${np}_${algo}_run${run}_part${part}"
+          args=(-np "$np" "$coll" -b "$lo" -e "$hi" -f "$FACTOR" -n "$iters" -w "$warm"
+                --json "$base.json")
+          [ "$algo" = planner ] || args+=(--algo "$algo")
+          echo "run $run np $np $coll $algo part $part" >&2
+          if ! timeout 600 "$PERF_BIN" "${args[@]}" >"$base.log" 2>&1; then
+            echo "  (failed or unsupported: see $base.log)" >&2
+            rm -f "$base.json"
+          fi
+        done
       done
     done
   done
