@@ -205,6 +205,12 @@ LOOM_API loomResult_t loomCommChosenAlgorithm(const loomComm_t comm, loomCollect
                                               size_t count, loomDataType_t datatype, int root,
                                               const char** algorithm);
 
+/* The algorithms loom has for `collective`, in the planner's order of preference on ties: *count
+ * names (the names LOOM_ALGO and loomConfig_t.algo take), each a NUL-terminated string with
+ * static storage, in an array with static storage. Needs no communicator. */
+LOOM_API loomResult_t loomGetAlgorithms(loomCollective_t collective, const char* const** names,
+                                        int* count);
+
 /* ---- reduction operators ---- */
 LOOM_API loomResult_t loomRedOpCreatePreMulSum(loomRedOp_t* op, void* scalar,
                                                loomDataType_t datatype,

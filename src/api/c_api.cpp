@@ -1,8 +1,10 @@
 // The C ABI (include/loom/loom.h): a thin shim. Arguments are checked here (validate.h); the
 // work is done by the runtime. Every failure is classified and logged once, here, and its
 // message kept for loomGetLastError.
+#include <array>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "algorithms/planner.h"
 #include "api/handles.h"
@@ -434,6 +436,26 @@ loomResult_t loomCommChosenAlgorithm(const loomComm_t comm, loomCollective_t col
   Status s = planCall(comm, "loomCommChosenAlgorithm", collective, count, datatype, root, &call);
   if (!s.isOk()) return fail(s);
   *algorithm = call.algorithm->name().data();
+  return loomSuccess;
+}
+
+loomResult_t loomGetAlgorithms(loomCollective_t collective, const char* const** names, int* count) {
+  if (!names || !count)
+    return fail(loom::invalidArgument("loomGetAlgorithms: names or count is NULL"));
+  if (collective < 0 || collective >= loomNumColls)
+    return fail(loom::invalidArgument("loomGetAlgorithms: collective " +
+                                      std::to_string(collective) + " is not a loomCollective_t"));
+  // Built once: the registry's algorithms are static and their names are string literals.
+  static const auto* table = [] {
+    auto* t = new std::array<std::vector<const char*>, loomNumColls>();
+    for (int c = 0; c < loomNumColls; ++c)
+      for (const loom::algo::Algorithm* a : loom::algo::algorithmsFor(static_cast<Collective>(c)))
+        (*t)[static_cast<size_t>(c)].push_back(a->name().data());
+    return t;
+  }();
+  const std::vector<const char*>& list = (*table)[static_cast<size_t>(collective)];
+  *names = list.data();
+  *count = static_cast<int>(list.size());
   return loomSuccess;
 }
 

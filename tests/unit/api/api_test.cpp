@@ -2,7 +2,9 @@
 // message that names the problem, and nothing is half-applied (the communicator keeps working).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "base/cuda.h"
@@ -148,6 +150,48 @@ TEST_F(ApiTest, PredictTimeGrowsWithSizeAndChecksItsArguments) {
             loomInvalidArgument);
   for (loomComm_t c : comms)
     EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+
+// loomGetAlgorithms lists, per collective, the names LOOM_ALGO takes; each one can be forced.
+TEST_F(ApiTest, GetAlgorithmsListsTheNamesLoomAlgoTakes) {
+  const char* const* names = nullptr;
+  int count = 0;
+  ASSERT_EQ(loomGetAlgorithms(loomCollAllReduce, &names, &count), loomSuccess);
+  std::vector<std::string> allreduce(names, names + count);
+  const auto has = [](const std::vector<std::string>& list, const char* name) {
+    return std::find(list.begin(), list.end(), name) != list.end();
+  };
+  for (const char* name : {"ring", "recursive_doubling", "rabenseifner", "double_binary_tree",
+                           "one_shot", "two_shot", "hierarchical"})
+    EXPECT_TRUE(has(allreduce, name)) << name;
+  ASSERT_EQ(loomGetAlgorithms(loomCollAllToAll, &names, &count), loomSuccess);
+  const std::vector<std::string> alltoall(names, names + count);
+  for (const char* name : {"pairwise", "bruck", "one_shot"})
+    EXPECT_TRUE(has(alltoall, name)) << name;
+  for (int c = 0; c < loomNumColls; ++c) {
+    ASSERT_EQ(loomGetAlgorithms(static_cast<loomCollective_t>(c), &names, &count), loomSuccess);
+    EXPECT_GE(count, 1) << c;
+  }
+  loomComm_t comms[2];
+  for (const std::string& name : allreduce) {
+    loomConfig_t cfg = LOOM_CONFIG_INITIALIZER;
+    cfg.transport = "loopback";
+    const std::string algo = "allreduce:" + name;
+    cfg.algo = algo.c_str();
+    ASSERT_EQ(loomCommInitAll(comms, 2, nullptr, &cfg), loomSuccess) << loomGetLastError(nullptr);
+    const char* chosen = nullptr;
+    EXPECT_EQ(loomCommChosenAlgorithm(comms[0], loomCollAllReduce, 64, loomFloat32, 0, &chosen),
+              loomSuccess);
+    EXPECT_EQ(chosen, name);
+    for (loomComm_t c : comms)
+      EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+  }
+  EXPECT_EQ(loomGetAlgorithms(static_cast<loomCollective_t>(loomNumColls), &names, &count),
+            loomInvalidArgument);
+  EXPECT_NE(std::string(loomGetLastError(nullptr)).find("is not a loomCollective_t"),
+            std::string::npos);
+  EXPECT_EQ(loomGetAlgorithms(loomCollAllReduce, nullptr, &count), loomInvalidArgument);
+  EXPECT_EQ(loomGetAlgorithms(loomCollAllReduce, &names, nullptr), loomInvalidArgument);
 }
 
 TEST_F(ApiTest, ChosenAlgorithmFollowsTheOverrideAndChecksItsArguments) {
