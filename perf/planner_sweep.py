@@ -10,7 +10,8 @@ forced with LOOM_ALGO) is checked on "choice/best": the forced median of the alg
 planner chose (loom-perf records it per row, from loomCommChosenAlgorithm) over the best forced
 median, all measured in the same interleaved runs. The planner run's own time against the best
 forced one ("planner/best", shown too) adds the run-to-run noise of timing one algorithm twice,
-which on an oversubscribed host is far above 10%. Rows of files without the "algorithm" field
+which on an oversubscribed host is far above 10%; the last line counts the rows where those two
+timings of one algorithm differ by more than the bound. Rows of files without the "algorithm" field
 fall back to planner/best. Rows of 0 bytes are shown but not held to the bound: such a call
 returns at once and runs no algorithm.
 Exit status 1 when the bound is exceeded at any size, 0 otherwise.
@@ -63,6 +64,9 @@ def main():
         return 2
     times, chosen = load(sys.argv[1])
     worst = 0.0
+    # The noise floor: the planner run and the forced run of the algorithm it chose time the
+    # same algorithm in two launches; how often they differ by more than the bound.
+    same, noisy, noisiest = 0, 0, 1.0
     for (coll, np), algos in sorted(times.items()):
         planner = algos.get("planner", {})
         print(f"\n### {coll}, np={np}\n")
@@ -86,10 +90,18 @@ def main():
             # not used), so its row is shown but not held to the bound.
             if size > 0:
                 worst = max(worst, ratio)
+                if mine and len(picks) == 1 and p > 0 and choice > 0:
+                    spread = max(p, choice) / min(p, choice)
+                    same += 1
+                    noisy += spread > BOUND
+                    noisiest = max(noisiest, spread)
             mark = "**> 10%**" if ratio > BOUND and size > 0 else ("(0 B: runs nothing)" if size == 0 else "")
             print(f"| {human(size)} | {name} | {choice:.2f} | {best:.2f} | {best_algo} "
                   f"| {ratio:.2f} | {p:.2f} | {prat:.2f} | {mark} |")
     print(f"\nworst choice/best: {worst:.2f} (bound {BOUND:.2f})")
+    if same:
+        print(f"noise: the planner run and the forced run of the same algorithm differ by more "
+              f"than {BOUND - 1:.0%} in {noisy} of {same} rows (at most {noisiest:.2f}x)")
     return 1 if worst > BOUND else 0
 
 
