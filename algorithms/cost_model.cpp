@@ -1,5 +1,6 @@
 #include "algorithms/cost_model.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +8,8 @@
 #include <functional>
 #include <map>
 #include <utility>
+
+#include "algorithms/planner.h"
 
 namespace loom::algo {
 namespace {
@@ -260,6 +263,38 @@ double windowUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_t
          (n - 1) / n * N * copy;
 }
 
+// "64K", "1M", "4096" or "inf" (LOOM_ALGO's size syntax).
+std::string sizeText(uint64_t bytes) {
+  if (bytes == UINT64_MAX) return "inf";
+  const std::pair<uint64_t, const char*> units[] = {
+      {1ull << 30, "G"}, {1ull << 20, "M"}, {1ull << 10, "K"}};
+  for (const auto& [unit, suffix] : units)
+    if (bytes >= unit && bytes % unit == 0) return std::to_string(bytes / unit) + suffix;
+  return std::to_string(bytes);
+}
+
+// A measured.np<N> line's value (LOOM_ALGO syntax) as ranges for N ranks.
+Status parseMeasured(std::string_view key, std::string_view value, CostModel* m) {
+  const std::string_view digits = key.substr(std::string_view("measured.np").size());
+  int n = 0;
+  for (const char ch : digits) {
+    if (ch < '0' || ch > '9' || n > (1 << 24))
+      return invalidArgument("bad rank count in '" + std::string(key) + "'");
+    n = n * 10 + (ch - '0');
+  }
+  if (digits.empty() || n < 2)
+    return invalidArgument("'" + std::string(key) + "' needs a rank count >= 2 (measured.np4)");
+  for (const MeasuredRange& r : m->measured)
+    if (r.nranks == n) return invalidArgument("'" + std::string(key) + "' is given twice");
+  LOOM_ASSIGN_OR_RETURN(const AlgoOverrides overrides, parseAlgoOverrides(value));
+  if (overrides.empty()) return invalidArgument("'" + std::string(key) + "' has no algorithm");
+  for (int c = 0; c < kNumCollectives; ++c)
+    for (const AlgoChoice& choice : overrides.byCollective[static_cast<size_t>(c)])
+      m->measured.push_back(MeasuredRange{n, static_cast<Collective>(c), choice.minBytes,
+                                          choice.maxBytes, choice.algorithm});
+  return Status::ok();
+}
+
 bool parseDouble(std::string_view text, double* out) {
   const std::string s(text);
   char* end = nullptr;
@@ -306,18 +341,26 @@ Result<CostModel> CostModel::parse(std::string_view text) {
     for (const auto& [name, field] : keys)
       if (key == name) slot = field;
     const std::string where = "tuning profile line " + std::to_string(lineNo) + ": ";
+    if (key.starts_with("measured.np")) {
+      if (Status s = parseMeasured(key, value, &m); !s.isOk())
+        return invalidArgument(where + s.message());
+      continue;
+    }
     if (slot == nullptr) {
       std::string known;
       for (const auto& k : keys)
         known += (known.empty() ? "" : ", ") + std::string(k.first);
       return invalidArgument(where + "unknown key '" + std::string(key) + "' (known: " + known +
-                             ")");
+                             ", measured.np<N>)");
     }
     if (!parseDouble(value, slot))
       return invalidArgument(where + "'" + std::string(value) + "' is not a number >= 0");
   }
   if (m.intra.gbps <= 0 || m.inter.gbps <= 0 || m.reduceGbps <= 0 || m.copyGbps <= 0)
     return invalidArgument("tuning profile: bandwidths must be > 0");
+  std::stable_sort(
+      m.measured.begin(), m.measured.end(),
+      [](const MeasuredRange& a, const MeasuredRange& b) { return a.nranks < b.nranks; });
   return m;
 }
 
@@ -329,7 +372,32 @@ std::string CostModel::format() const {
                 "%.17g\ncopy.gbps %.17g\n",
                 intra.alphaUs, intra.gbps, inter.alphaUs, inter.gbps, reduceGbps, stepUs, wakeUs,
                 windowUs, copyGbps);
-  return buf;
+  std::string text = buf;
+  for (size_t i = 0; i < measured.size(); ++i) {
+    const MeasuredRange& r = measured[i];
+    const bool newLine = i == 0 || measured[i - 1].nranks != r.nranks;
+    const bool newCollective = newLine || measured[i - 1].collective != r.collective;
+    if (newLine)
+      text += (i == 0 ? "" : "\n") + std::string("measured.np") + std::to_string(r.nranks) + " ";
+    if (newCollective)
+      text += std::string(newLine ? "" : ";") + collectiveName(r.collective) + ":";
+    else
+      text += ",";
+    text +=
+        sizeText(r.minBytes) + "-" + sizeText(r.maxBytes) + "@" + std::string(r.algorithm->name());
+  }
+  if (!measured.empty()) text += "\n";
+  return text;
+}
+
+const Algorithm* measuredAlgorithm(const CostModel& model, const CollectiveArgs& args,
+                                   uint64_t bytes, const Topology& topology) {
+  if (model.measured.empty() || topology.nhosts > 1 || args.windowBytes == 0) return nullptr;
+  for (const MeasuredRange& r : model.measured)
+    if (r.nranks == args.nranks && r.collective == args.collective && bytes >= r.minBytes &&
+        (r.maxBytes == UINT64_MAX || bytes < r.maxBytes))
+      return r.algorithm;
+  return nullptr;
 }
 
 double predictUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_t bytes,

@@ -25,6 +25,15 @@
 //   wake.us 15
 //   window.us 0.8
 //   copy.gbps 13
+//   measured.np4 allreduce:0-32K@one_shot,32K-inf@two_shot;alltoall:0-inf@one_shot
+//
+// A "measured.np<N>" line holds the algorithms `loom-perf --calibrate --tune N` timed fastest
+// on this machine for communicators of N ranks, in LOOM_ALGO syntax (planner.h). They replace
+// the formulas' choice only where they were measured: N processes of one host with the host
+// window (args.windowBytes > 0), and sizes a range holds; everything else is priced by the
+// formulas. (The formulas are a linear model; on a small host caches and scheduling move the
+// crossovers by 2x and more, which a measured table of the machine does not miss. Open MPI's
+// tuned collectives read measured decision rules in the same way.)
 //
 // Thread-safety: values and pure functions.
 #pragma once
@@ -32,6 +41,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "algorithms/algorithm.h"
 #include "base/status.h"
@@ -45,6 +55,17 @@ struct LinkCost {
   bool operator==(const LinkCost&) const = default;
 };
 
+// One range of a measured.np<N> line: calls of `collective` with minBytes <= bytes < maxBytes
+// on N ranks run `algorithm`.
+struct MeasuredRange {
+  int nranks = 0;
+  Collective collective = Collective::kAllReduce;
+  uint64_t minBytes = 0;
+  uint64_t maxBytes = UINT64_MAX;  // exclusive; UINT64_MAX: no upper bound
+  const Algorithm* algorithm = nullptr;
+  bool operator==(const MeasuredRange&) const = default;
+};
+
 struct CostModel {
   LinkCost intra{2.5, 6.0};
   LinkCost inter{30.0, 1.5};
@@ -53,6 +74,7 @@ struct CostModel {
   double wakeUs = 15.0;     // extra latency per step when ranks outnumber CPUs
   double windowUs = 0.8;    // one flag hand-off between ranks through the host window
   double copyGbps = 13.0;   // memcpy within a host (staging into and reading from the window)
+  std::vector<MeasuredRange> measured;  // measured.np<N> lines, by N, then collective, then size
 
   // Parses a tuning profile (format above). Unknown keys and bad values are InvalidArgument
   // naming the line; missing keys keep their defaults.
@@ -67,6 +89,11 @@ struct Topology {
   int maxRanksPerHost = 1;
   bool oversubscribed = false;
 };
+
+// The algorithm a measured.np<N> line gives this call, or nullptr when none holds it (another
+// rank count, several hosts, no host window, or a size no range holds).
+const Algorithm* measuredAlgorithm(const CostModel& model, const CollectiveArgs& args,
+                                   uint64_t bytes, const Topology& topology);
 
 // Predicted microseconds of `algorithm` for a call of `bytes` (collectiveBytes) on this
 // topology, or a negative value when the model has no formula for it.

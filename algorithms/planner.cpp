@@ -185,6 +185,12 @@ uint64_t collectiveBytes(const CollectiveArgs& args, size_t elementBytes) {
 const Algorithm* defaultAlgorithm(const CollectiveArgs& args, uint64_t bytes,
                                   const CostModel& model, const Topology& topology,
                                   double* predictedUs) {
+  // A measured.np<N> line of the tuning profile that holds this call decides.
+  if (const Algorithm* measured = measuredAlgorithm(model, args, bytes, topology);
+      measured != nullptr && measured->supports(args)) {
+    if (predictedUs != nullptr) *predictedUs = predictUs(*measured, args, bytes, model, topology);
+    return measured;
+  }
   const Algorithm* best = nullptr;
   const Algorithm* firstSupported = nullptr;
   double bestUs = 0;
@@ -217,11 +223,13 @@ Result<const Algorithm*> chooseAlgorithm(const CollectiveArgs& args, size_t elem
   const Algorithm* chosen = overrides.find(args.collective, bytes);
   const char* source = "LOOM_ALGO chose";
   double predicted = -1;
+  bool measured = false;
   if (chosen != nullptr) {
     predicted = predictUs(*chosen, args, bytes, model, topology);
   } else {
     chosen = defaultAlgorithm(args, bytes, model, topology, &predicted);
     source = "the default is";
+    measured = chosen != nullptr && chosen == measuredAlgorithm(model, args, bytes, topology);
   }
   if (chosen == nullptr) {
     return invalidArgument(std::string("no algorithm for ") + collectiveName(args.collective));
@@ -237,6 +245,7 @@ Result<const Algorithm*> chooseAlgorithm(const CollectiveArgs& args, size_t elem
     choice->bytes = bytes;
     choice->predictedUs = predicted;
     choice->overridden = source[0] == 'L';
+    choice->measured = measured;
   }
   return chosen;
 }

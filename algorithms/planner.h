@@ -2,8 +2,9 @@
 //
 // Overrides come first: LOOM_ALGO (Config::algo) or a per-call option, parsed once per
 // communicator by parseAlgoOverrides. Without an override the default rule (defaultAlgorithm)
-// decides: the supported algorithm with the least time predicted by the cost model
-// (cost_model.h), from the communicator's topology and tuning profile (LOOM_TUNING_FILE).
+// decides: the tuning profile's measured choice where it has one for the call, else the
+// supported algorithm with the least time predicted by the cost model (cost_model.h), from the
+// communicator's topology and tuning profile (LOOM_TUNING_FILE).
 //
 // LOOM_ALGO syntax: entries separated by ';', each "<collective>:<choices>", where choices is
 // one algorithm name or a ','-separated list of "<lo>-<hi>@<algorithm>" size ranges:
@@ -66,10 +67,12 @@ struct Choice {
   uint64_t bytes = 0;       // collectiveBytes of the call
   double predictedUs = -1;  // the cost model's prediction; < 0: no formula for it
   bool overridden = false;  // LOOM_ALGO (or a per-call option) chose it
+  bool measured = false;    // a measured.np<N> line of the tuning profile chose it
 };
 
-// The default rule (no override): of the algorithms that support the call, the one with the
-// least predicted time (cost_model.h); ties go to the first registered. Algorithms without a
+// The default rule (no override): the tuning profile's measured choice where one holds the call
+// (measuredAlgorithm, cost_model.h), else of the algorithms that support the call the one with
+// the least predicted time (cost_model.h); ties go to the first registered. Algorithms without a
 // formula are chosen only when none has one. Never nullptr for a collective with a registered
 // algorithm (when none supports args it returns the first, whose supports() names the problem).
 const Algorithm* defaultAlgorithm(const CollectiveArgs& args, uint64_t bytes,

@@ -136,7 +136,8 @@ int main(int argc, char** argv) {
   if (!options.plotOutput.empty())
     return loom::perf::plotFiles(options.plotOutput, options.plotInputs);
   if (!options.calibrateOutput.empty())
-    return loom::perf::calibrate(selfPath(argv[0]), options.calibrateOutput);
+    return loom::perf::calibrate(selfPath(argv[0]), options.calibrateOutput, options.tuneRanks,
+                                 options.tuneMaxBytes, options.tuneRuns);
 
   if (options.np > 0) {
     // Be the launcher: the ranks are this program without -np (before any loom call here).

@@ -57,6 +57,11 @@ constexpr char kUsage[] =
     "  --calibrate FILE         measure this machine's transports (shm, socket), reduction,\n"
     "                           step and wake-up costs and write the planner's cost-model\n"
     "                           profile to FILE ('-': stdout); load it with LOOM_TUNING_FILE\n"
+    "    --tune N[,N...]        with --calibrate: also time every algorithm of the six\n"
+    "                           collectives on N processes of this host and write the\n"
+    "                           fastest per size (measured.npN; the planner then follows it)\n"
+    "    --tune-max SIZE        the largest size --tune times (16M)\n"
+    "    --tune-runs N          interleaved runs per size; the median is compared (3)\n"
     "  --test-corrupt RANK      TEST ONLY: corrupt one output element on RANK before the\n"
     "                           check, so #wrong and the exit status can be tested\n"
     "  -h, --help               this text\n";
@@ -315,6 +320,38 @@ ParseResult parseOptions(int argc, char** argv, Options* o, std::string* error) 
       if (arg == "--calibrate" && i + 1 >= argc)
         return *error = "--calibrate needs an output file ('-' for stdout)", ParseResult::kError;
       o->calibrateOutput = arg == "--calibrate" ? argv[++i] : std::string(arg.substr(12));
+      // Only --tune options may follow.
+      while (++i < argc) {
+        const std::string_view opt = argv[i];
+        if (opt != "--tune" && opt != "--tune-max" && opt != "--tune-runs")
+          return *error =
+                     "--calibrate takes only --tune, --tune-max and --tune-runs after it, not '" +
+                     std::string(opt) + "'",
+                 ParseResult::kError;
+        if (i + 1 >= argc) return *error = std::string(opt) + " needs a value", ParseResult::kError;
+        const std::string value = argv[++i];
+        if (opt == "--tune") {
+          o->tuneRanks.clear();
+          size_t start = 0;
+          while (start <= value.size()) {
+            const size_t comma = std::min(value.find(',', start), value.size());
+            const std::string item = value.substr(start, comma - start);
+            int n = 0;
+            if (!parseInt(item, 2, 1024, &n))
+              return *error = "--tune: '" + item + "' is not a rank count from 2 to 1024",
+                     ParseResult::kError;
+            o->tuneRanks.push_back(n);
+            start = comma + 1;
+          }
+        } else if (opt == "--tune-max") {
+          if (!parseSize(value, &o->tuneMaxBytes) || o->tuneMaxBytes < 8)
+            return *error = "--tune-max: bad size '" + value + "'", ParseResult::kError;
+        } else {
+          if (!parseInt(value, 1, 99, &o->tuneRuns))
+            return *error = "--tune-runs: '" + value + "' is not a count from 1 to 99",
+                   ParseResult::kError;
+        }
+      }
       return ParseResult::kRun;
     }
     if (arg.size() < 2 || arg[0] != '-') {

@@ -46,8 +46,11 @@ struct Options {
   int corruptRank = -1;         // --test-corrupt RANK: flip one output element (tests)
   std::string plotOutput;       // --plot OUT.svg RESULT.json…: draw, run nothing
   std::vector<std::string> plotInputs;
-  std::string calibrateOutput;    // --calibrate FILE: write a cost-model profile, run nothing else
-  std::vector<std::string> args;  // argv as given (for the JSON record)
+  std::string calibrateOutput;  // --calibrate FILE: write a cost-model profile, run nothing else
+  std::vector<int> tuneRanks;   // --tune N,...: with --calibrate, measured.np<N> lines
+  size_t tuneMaxBytes = 16u << 20;  // --tune-max SIZE: the largest size --tune times
+  int tuneRuns = 3;                 // --tune-runs N: interleaved runs per size (median)
+  std::vector<std::string> args;    // argv as given (for the JSON record)
 };
 
 enum class ParseResult { kRun, kHelp, kError };

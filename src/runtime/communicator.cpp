@@ -26,7 +26,8 @@ std::string storePrefix(uint64_t commHash) {
 
 namespace {
 
-// The text of the profile LOOM_TUNING_FILE names ("" when unset), checked by parsing it.
+// The profile LOOM_TUNING_FILE names, checked by parsing it and written back as its canonical
+// text ("" when unset).
 Result<std::string> loadTuningText(const Config& config) {
   if (config.tuningFile.empty()) return std::string();
   std::ifstream in(config.tuningFile);
@@ -37,7 +38,13 @@ Result<std::string> loadTuningText(const Config& config) {
   text << in.rdbuf();
   Result<algo::CostModel> model = algo::CostModel::parse(text.str());
   if (!model.isOk()) return model.status().withContext("LOOM_TUNING_FILE " + config.tuningFile);
-  return text.str();
+  std::string canonical = model->format();  // without comments: every rank sends it at init
+  if (canonical.size() > PeerInfo::kMaxTuningBytes)
+    return invalidArgument("LOOM_TUNING_FILE " + config.tuningFile + ": the profile is " +
+                           std::to_string(canonical.size()) + " bytes without comments; at most " +
+                           std::to_string(PeerInfo::kMaxTuningBytes) +
+                           " (fewer measured.np<N> lines)");
+  return canonical;
 }
 
 }  // namespace

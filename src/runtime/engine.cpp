@@ -16,7 +16,6 @@ namespace loom::runtime {
 namespace {
 constexpr uint32_t kPeerInfoMagic = 0x6c6d7069;  // "lmpi"
 constexpr size_t kMaxHostBytes = 1024;
-constexpr size_t kMaxTuningBytes = 4096;
 constexpr size_t kMaxTransports = 8;
 }  // namespace
 
@@ -65,7 +64,7 @@ Result<PeerInfo> PeerInfo::parse(const bootstrap::Bytes& bytes, int expectedRank
   LOOM_RETURN_IF_ERROR(r.u32(&cpus));
   if (cpus < 1 || cpus > (1u << 20)) return remoteError("peer info: bad CPU count");
   info.cpus = static_cast<int32_t>(cpus);
-  LOOM_RETURN_IF_ERROR(r.str(&info.tuning, kMaxTuningBytes));
+  LOOM_RETURN_IF_ERROR(r.str(&info.tuning, PeerInfo::kMaxTuningBytes));
   LOOM_RETURN_IF_ERROR(r.expectEnd());
   return info;
 }

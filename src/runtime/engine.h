@@ -40,6 +40,7 @@ struct PeerInfo {
   std::vector<std::pair<std::string, std::string>> addresses;  // transport name -> address
   int32_t cpus = 1;    // CPUs the process may run on (usableCpus)
   std::string tuning;  // the cost-model profile text this rank loaded ("" = built-in)
+  static constexpr size_t kMaxTuningBytes = 16384;  // with measured.np<N> lines for several N
 
   bootstrap::Bytes serialize() const;
   static Result<PeerInfo> parse(const bootstrap::Bytes& bytes, int expectedRank);

@@ -101,8 +101,9 @@ void Communicator::logChoice(const algo::CollectiveArgs& args, const algo::Choic
                            << " B on " << nranks() << " ranks (" << planTopology_.nhosts
                            << " host(s)" << (planTopology_.oversubscribed ? ", oversubscribed" : "")
                            << "): " << choice.algorithm->name()
-                           << (choice.overridden ? " (LOOM_ALGO)" : "") << ", predicted "
-                           << choice.predictedUs
+                           << (choice.overridden ? " (LOOM_ALGO)" : "")
+                           << (choice.measured ? " (measured, LOOM_TUNING_FILE)" : "")
+                           << ", predicted " << choice.predictedUs
                            << " us; others (us):" << (others.empty() ? " none" : others);
 }
 

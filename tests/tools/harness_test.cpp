@@ -163,6 +163,23 @@ TEST(PerfOptions, ParsesNcclTestsFlags) {
   parse({"loom-perf", "all_reduce", "-x", "1"}, ParseResult::kError);
 }
 
+TEST(PerfOptions, CalibrateTakesOnlyTuneOptions) {
+  Options plain = parse({"loom-perf", "--calibrate", "p.txt"});
+  EXPECT_EQ(plain.calibrateOutput, "p.txt");
+  EXPECT_TRUE(plain.tuneRanks.empty());
+  Options o = parse({"loom-perf", "--calibrate", "p.txt", "--tune", "2,4,8", "--tune-max", "4M",
+                     "--tune-runs", "5"});
+  EXPECT_EQ(o.tuneRanks, (std::vector<int>{2, 4, 8}));
+  EXPECT_EQ(o.tuneMaxBytes, 4u << 20);
+  EXPECT_EQ(o.tuneRuns, 5);
+  parse({"loom-perf", "--calibrate", "p.txt", "--tune", "1"}, ParseResult::kError);
+  parse({"loom-perf", "--calibrate", "p.txt", "--tune", "2,,4"}, ParseResult::kError);
+  parse({"loom-perf", "--calibrate", "p.txt", "--tune"}, ParseResult::kError);
+  parse({"loom-perf", "--calibrate", "p.txt", "--tune-max", "huge"}, ParseResult::kError);
+  parse({"loom-perf", "--calibrate", "p.txt", "--tune-runs", "0"}, ParseResult::kError);
+  parse({"loom-perf", "--calibrate", "p.txt", "-n", "5"}, ParseResult::kError);
+}
+
 TEST(PerfOptions, ParsesLoomExtras) {
   Options o = parse({"loom-perf", "-np", "4", "broadcast,reduce", "--algo", "binomial",
                      "--transport", "shm", "--json", "r.json", "--peer-format", "ours", "--budget",

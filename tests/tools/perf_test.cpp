@@ -435,9 +435,16 @@ TEST(LoomPerfOptions, AlgoAndTransportReachTheLibrary) {
 TEST(LoomPerfCalibrate, WritesAProfileThePlannerLoads) {
   const std::string dir = makeTempDir();
   const std::string profile = dir + "/tuning.txt";
-  ProcessResult r = perf({"--calibrate", profile}, 240);
+  // --tune 2 at small sizes, once: every algorithm of the six collectives forced on 2 processes.
+  ProcessResult r =
+      perf({"--calibrate", profile, "--tune", "2", "--tune-max", "1K", "--tune-runs", "1"}, 240);
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
   const std::string text = readFile(profile);
+  const size_t measured = text.find("\nmeasured.np2 ");
+  ASSERT_NE(measured, std::string::npos) << text;
+  for (const char* collective : {"allreduce:0-", "allgather:0-", "reducescatter:0-", "broadcast:0-",
+                                 "reduce:0-", "alltoall:0-"})
+    EXPECT_NE(text.find(collective, measured), std::string::npos) << collective << "\n" << text;
   for (const char* key : {"intra.alpha_us", "intra.gbps", "inter.alpha_us", "inter.gbps",
                           "reduce.gbps", "step.us", "wake.us", "window.us", "copy.gbps"}) {
     const size_t at = text.find(std::string("\n") + key + " ");
@@ -456,6 +463,8 @@ TEST(LoomPerfCalibrate, WritesAProfileThePlannerLoads) {
   const std::string all = run.out + run.err;
   EXPECT_NE(all.find("TUNING allreduce 8 B on 2 ranks"), std::string::npos) << all;
   EXPECT_NE(all.find("predicted"), std::string::npos) << all;
+  // 8 B on 2 processes is in a measured range, so the measured line chose it.
+  EXPECT_NE(all.find("(measured, LOOM_TUNING_FILE)"), std::string::npos) << all;
   env["LOOM_TUNING_FILE"] = dir + "/missing.txt";
   ProcessResult bad = runProcess({kPerf, "-np", "2", "all_reduce", "-b", "8", "-e", "8"}, env, 120);
   EXPECT_NE(bad.exitCode, 0);

@@ -179,5 +179,76 @@ TEST(CostModelTest, AnOverrideIsReportedWithItsPrediction) {
   EXPECT_GT(choice.predictedUs, 0);
 }
 
+// A measured.np<N> line (loom-perf --calibrate --tune N) round-trips through the profile text and
+// decides the calls it holds: N ranks, one host, with the host window, and a size in a range.
+TEST(CostModelTest, MeasuredChoicesRoundTripAndDecideOnlyTheCallsTheyHold) {
+  Result<CostModel> m = CostModel::parse(
+      "copy.gbps 20\n"
+      "measured.np4 allreduce:0-64K@ring,64K-inf@recursive_doubling;alltoall:0-1K@bruck\n"
+      "measured.np2 broadcast:0-inf@binomial  # two ranks\n");
+  ASSERT_TRUE(m.isOk()) << m.status().toString();
+  ASSERT_EQ(m->measured.size(), 4u);
+  EXPECT_EQ(m->measured[0].nranks, 2);  // sorted by rank count
+  EXPECT_EQ(m->measured[1].maxBytes, 64u << 10);
+  Result<CostModel> back = CostModel::parse(m->format());
+  ASSERT_TRUE(back.isOk()) << back.status().toString() << "\n" << m->format();
+  EXPECT_EQ(*back, *m);
+  EXPECT_THAT(m->format(), HasSubstr("measured.np4 allreduce:0-64K@ring,64K-inf@recursive_doubling;"
+                                     "alltoall:0-1K@bruck\n"));
+
+  const Topology oneHost{1, 4, true};
+  constexpr uint64_t kWindow = 1 << 18;
+  EXPECT_EQ(chosenName(Collective::kAllReduce, 4096, 4, oneHost, *m, kWindow), "ring");
+  EXPECT_EQ(chosenName(Collective::kAllReduce, 1 << 20, 4, oneHost, *m, kWindow),
+            "recursive_doubling");
+  EXPECT_EQ(chosenName(Collective::kAllToAll, 64, 4, oneHost, *m, kWindow), "bruck");  // 256 B
+  EXPECT_EQ(chosenName(Collective::kBroadcast, 1 << 20, 2, {1, 2, false}, *m, kWindow), "binomial");
+  // Elsewhere the formulas decide, exactly as without the lines.
+  CostModel formulas = *m;
+  formulas.measured.clear();
+  const auto same = [&](Collective c, uint64_t bytes, int n, const Topology& topo,
+                        uint64_t window) {
+    EXPECT_EQ(chosenName(c, bytes, n, topo, *m, window),
+              chosenName(c, bytes, n, topo, formulas, window))
+        << collectiveName(c) << " " << bytes << " B on " << n;
+  };
+  same(Collective::kAllToAll, 4096, 4, oneHost, kWindow);         // no range holds 4 KiB
+  same(Collective::kAllReduce, 4096, 8, {1, 8, true}, kWindow);   // 8 ranks were not measured
+  same(Collective::kAllReduce, 4096, 4, oneHost, 0);              // threads: no window
+  same(Collective::kAllReduce, 4096, 4, {2, 2, false}, kWindow);  // two hosts
+  same(Collective::kReduce, 4096, 4, oneHost, kWindow);           // a collective not measured
+  Choice choice;
+  CollectiveArgs args = argsOf(Collective::kAllReduce, 1024, 4);
+  args.windowBytes = kWindow;
+  ASSERT_TRUE(chooseAlgorithm(args, 4, AlgoOverrides{}, *m, oneHost, &choice).isOk());
+  EXPECT_TRUE(choice.measured);
+  EXPECT_FALSE(choice.overridden);
+  // LOOM_ALGO still comes first.
+  Result<AlgoOverrides> overrides = parseAlgoOverrides("allreduce:two_shot");
+  ASSERT_TRUE(overrides.isOk());
+  Result<const Algorithm*> forced = chooseAlgorithm(args, 4, *overrides, *m, oneHost, &choice);
+  ASSERT_TRUE(forced.isOk());
+  EXPECT_EQ((*forced)->name(), "two_shot");
+  EXPECT_TRUE(choice.overridden);
+  EXPECT_FALSE(choice.measured);
+}
+
+TEST(CostModelTest, BadMeasuredLinesNameTheLineAndTheProblem) {
+  auto error = [](const char* text) {
+    Result<CostModel> m = CostModel::parse(text);
+    EXPECT_FALSE(m.isOk()) << text;
+    return m.isOk() ? std::string() : m.status().message();
+  };
+  EXPECT_THAT(error("measured.np4 allreduce:warp\n"),
+              HasSubstr("line 1: LOOM_ALGO: unknown algorithm 'warp'"));
+  EXPECT_THAT(error("step.us 1\nmeasured.np1 allreduce:ring\n"),
+              HasSubstr("line 2: 'measured.np1' needs a rank count >= 2"));
+  EXPECT_THAT(error("measured.npx allreduce:ring\n"), HasSubstr("bad rank count"));
+  EXPECT_THAT(error("measured.np2 allreduce:ring\nmeasured.np2 alltoall:bruck\n"),
+              HasSubstr("line 2: 'measured.np2' is given twice"));
+  EXPECT_THAT(error("measured.np2 \n"), HasSubstr("has no algorithm"));
+  EXPECT_THAT(error("measured.np2 allreduce:0-1K@ring,2K-1K@ring\n"), HasSubstr("is empty"));
+}
+
 }  // namespace
 }  // namespace loom::algo
