@@ -104,9 +104,12 @@ const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
       // Reduce: bytes = the vector.
       {{Collective::kReduce, "binomial"},
        [](const Terms& t, double N) { return t.log2n * (t.a + N * t.b + N * t.g); }},
-      // AllGather: bytes = the whole output (n blocks).
+      // AllGather: bytes = the whole output (n blocks). Out of place, the own block is copied
+      // into the output (N/n · copy) by every algorithm.
       {{Collective::kAllGather, "ring"},
-       [](const Terms& t, double N) { return (t.n - 1) * (t.a + N / t.n * t.b); }},
+       [](const Terms& t, double N) {
+         return (t.n - 1) * (t.a + N / t.n * t.b) + N / t.n * t.copy;
+       }},
       {{Collective::kAllGather, "bruck"},
        [](const Terms& t, double N) {
          return t.log2n * t.a + (t.n - 1) / t.n * N * t.b + N / t.n * t.copy;
@@ -114,7 +117,7 @@ const std::map<std::pair<Collective, std::string_view>, Formula>& formulas() {
       {{Collective::kAllGather, "recursive_doubling"},
        [](const Terms& t, double N) {
          const double fold = t.fold ? 2 * t.a + N * t.b : 0;
-         return t.log2pow2 * t.a + (t.pow2 - 1) / t.pow2 * N * t.b + fold;
+         return t.log2pow2 * t.a + (t.pow2 - 1) / t.pow2 * N * t.b + fold + N / t.n * t.copy;
        }},
       // ReduceScatter: bytes = the whole input (n blocks).
       {{Collective::kReduceScatter, "ring"},
@@ -248,10 +251,13 @@ double windowUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_t
     case Collective::kBroadcast:  // the root stages the vector, the others copy it
       return model.stepUs + std::ceil(N / W) * everyRank + 2 * N * copy;
     case Collective::kReduce: {  // every rank stages, the root combines n vectors
-      // The root's reads of the staged inputs (from other cores) follow their staging; as
-      // messages the two overlap slice by slice, so here both are priced at the link's rate.
+      // The root reads a piece while the others stage the next one into the second buffer, so
+      // only the first piece's staging is exposed; it is priced at the link's rate, because
+      // the root waits for it from other cores (as messages the binomial's sends and the
+      // combining overlap slice by slice in the same way).
       const double link = model.intra.usPerByte();
-      return model.stepUs + std::ceil(N / W) * everyRank + N * link + (n - 1) * N * (link + g);
+      return model.stepUs + std::ceil(N / W) * everyRank + std::min(N, W) * link +
+             (n - 1) * N * (copy + g);
     }
     default:
       break;

@@ -16,7 +16,7 @@
 // Parameters come from defaults measured on a small host (tuned for shared memory and TCP on
 // loopback), or from a tuning profile written by `loom-perf --calibrate` (LOOM_TUNING_FILE):
 //   # comment
-//   intra.alpha_us 2.5
+//   intra.alpha_us 1.5
 //   intra.gbps 6.0
 //   inter.alpha_us 30
 //   inter.gbps 1.5
@@ -24,7 +24,7 @@
 //   step.us 0.4
 //   wake.us 15
 //   window.us 0.8
-//   copy.gbps 13
+//   copy.gbps 20
 //   measured.np4 allreduce:0-32K@one_shot,32K-inf@two_shot;alltoall:0-inf@one_shot
 //
 // A "measured.np<N>" line holds the algorithms `loom-perf --calibrate --tune N` timed fastest
@@ -67,13 +67,13 @@ struct MeasuredRange {
 };
 
 struct CostModel {
-  LinkCost intra{2.5, 6.0};
+  LinkCost intra{1.5, 6.0};
   LinkCost inter{30.0, 1.5};
   double reduceGbps = 4.0;  // γ: bytes of input combined per second (1e9)
   double stepUs = 0.4;      // executor overhead per schedule step
   double wakeUs = 15.0;     // extra latency per step when ranks outnumber CPUs
   double windowUs = 0.8;    // one flag hand-off between ranks through the host window
-  double copyGbps = 13.0;   // memcpy within a host (staging into and reading from the window)
+  double copyGbps = 20.0;   // memcpy within a host (staging into and reading from the window)
   std::vector<MeasuredRange> measured;  // measured.np<N> lines, by N, then collective, then size
 
   // Parses a tuning profile (format above). Unknown keys and bad values are InvalidArgument

@@ -29,8 +29,8 @@ namespace {
 
 // Built-in defaults of the cost model (algorithms/cost_model.h), used when a measurement fails.
 struct Profile {
-  double intraAlpha = 2.5, intraGbps = 6.0, interAlpha = 30.0, interGbps = 1.5;
-  double reduceGbps = 4.0, stepUs = 0.4, wakeUs = 15.0, windowUs = 0.8, copyGbps = 13.0;
+  double intraAlpha = 1.5, intraGbps = 6.0, interAlpha = 30.0, interGbps = 1.5;
+  double reduceGbps = 4.0, stepUs = 0.4, wakeUs = 15.0, windowUs = 0.8, copyGbps = 20.0;
   std::vector<std::string> notes;
 };
 
