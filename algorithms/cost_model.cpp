@@ -271,7 +271,7 @@ double windowUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_t
 
 // "64K", "1M", "4096" or "inf" (LOOM_ALGO's size syntax).
 std::string sizeText(uint64_t bytes) {
-  if (bytes == UINT64_MAX) return "inf";
+  if (bytes == kNoUpperBound) return "inf";
   const std::pair<uint64_t, const char*> units[] = {
       {1ull << 30, "G"}, {1ull << 20, "M"}, {1ull << 10, "K"}};
   for (const auto& [unit, suffix] : units)
@@ -296,8 +296,7 @@ Status parseMeasured(std::string_view key, std::string_view value, CostModel* m)
   if (overrides.empty()) return invalidArgument("'" + std::string(key) + "' has no algorithm");
   for (int c = 0; c < kNumCollectives; ++c)
     for (const AlgoChoice& choice : overrides.byCollective[static_cast<size_t>(c)])
-      m->measured.push_back(MeasuredRange{n, static_cast<Collective>(c), choice.minBytes,
-                                          choice.maxBytes, choice.algorithm});
+      m->measured.push_back(MeasuredRange{n, static_cast<Collective>(c), choice});
   return Status::ok();
 }
 
@@ -389,8 +388,8 @@ std::string CostModel::format() const {
       text += std::string(newLine ? "" : ";") + collectiveName(r.collective) + ":";
     else
       text += ",";
-    text +=
-        sizeText(r.minBytes) + "-" + sizeText(r.maxBytes) + "@" + std::string(r.algorithm->name());
+    text += sizeText(r.choice.minBytes) + "-" + sizeText(r.choice.maxBytes) + "@" +
+            std::string(r.choice.algorithm->name());
   }
   if (!measured.empty()) text += "\n";
   return text;
@@ -400,9 +399,8 @@ const Algorithm* measuredAlgorithm(const CostModel& model, const CollectiveArgs&
                                    uint64_t bytes, const Topology& topology) {
   if (model.measured.empty() || topology.nhosts > 1 || args.windowBytes == 0) return nullptr;
   for (const MeasuredRange& r : model.measured)
-    if (r.nranks == args.nranks && r.collective == args.collective && bytes >= r.minBytes &&
-        (r.maxBytes == UINT64_MAX || bytes < r.maxBytes))
-      return r.algorithm;
+    if (r.nranks == args.nranks && r.collective == args.collective && r.choice.holds(bytes))
+      return r.choice.algorithm;
   return nullptr;
 }
 

@@ -55,14 +55,23 @@ struct LinkCost {
   bool operator==(const LinkCost&) const = default;
 };
 
-// One range of a measured.np<N> line: calls of `collective` with minBytes <= bytes < maxBytes
-// on N ranks run `algorithm`.
+// An algorithm for the calls of a size range (a LOOM_ALGO choice, planner.h, or a measured one).
+inline constexpr uint64_t kNoUpperBound = UINT64_MAX;
+struct AlgoChoice {
+  uint64_t minBytes = 0;              // inclusive
+  uint64_t maxBytes = kNoUpperBound;  // exclusive; kNoUpperBound: none
+  const Algorithm* algorithm = nullptr;
+  bool holds(uint64_t bytes) const {
+    return bytes >= minBytes && (maxBytes == kNoUpperBound || bytes < maxBytes);
+  }
+  bool operator==(const AlgoChoice&) const = default;
+};
+
+// One range of a measured.np<N> line: calls of `collective` on N ranks that `choice` holds.
 struct MeasuredRange {
   int nranks = 0;
   Collective collective = Collective::kAllReduce;
-  uint64_t minBytes = 0;
-  uint64_t maxBytes = UINT64_MAX;  // exclusive; UINT64_MAX: no upper bound
-  const Algorithm* algorithm = nullptr;
+  AlgoChoice choice;
   bool operator==(const MeasuredRange&) const = default;
 };
 

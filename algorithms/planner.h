@@ -32,17 +32,6 @@
 
 namespace loom::algo {
 
-inline constexpr uint64_t kNoUpperBound = UINT64_MAX;
-
-struct AlgoChoice {
-  uint64_t minBytes = 0;              // inclusive
-  uint64_t maxBytes = kNoUpperBound;  // exclusive; kNoUpperBound: none
-  const Algorithm* algorithm = nullptr;
-  bool holds(uint64_t bytes) const {
-    return bytes >= minBytes && (maxBytes == kNoUpperBound || bytes < maxBytes);
-  }
-};
-
 struct AlgoOverrides {
   std::array<std::vector<AlgoChoice>, kNumCollectives> byCollective;
 

@@ -189,7 +189,7 @@ TEST(CostModelTest, MeasuredChoicesRoundTripAndDecideOnlyTheCallsTheyHold) {
   ASSERT_TRUE(m.isOk()) << m.status().toString();
   ASSERT_EQ(m->measured.size(), 4u);
   EXPECT_EQ(m->measured[0].nranks, 2);  // sorted by rank count
-  EXPECT_EQ(m->measured[1].maxBytes, 64u << 10);
+  EXPECT_EQ(m->measured[1].choice.maxBytes, 64u << 10);
   Result<CostModel> back = CostModel::parse(m->format());
   ASSERT_TRUE(back.isOk()) << back.status().toString() << "\n" << m->format();
   EXPECT_EQ(*back, *m);
