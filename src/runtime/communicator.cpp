@@ -168,6 +168,8 @@ std::string Communicator::describe() const {
 }
 
 Status Communicator::asyncError() const {
+  // Every call asks: the common answer needs no lock (setAsyncError sets failed_ last).
+  if (!failed_.load(std::memory_order_acquire) && !aborted()) return Status::ok();
   std::lock_guard<std::mutex> lock(errorMu_);
   // An abort from a signal handler sets only the flag (abortSignalSafe()).
   if (asyncError_.isOk() && aborted()) return abortedError("communicator aborted");
@@ -278,6 +280,8 @@ void Communicator::enqueueDeviceIpc(const OpDesc& op, int device,
 
 Status Communicator::runNow(const OpDesc& op) {
   std::lock_guard<std::mutex> engine(engineMu_);
+  // A collective through the host window: its reused unit, no stream, no allocation.
+  if (PreparedUnit* unit = prepareInWindow(op)) return driveInPlace(this, unit);
   std::vector<Stream> stream(1);
   stream[0].comm = this;
   stream[0].units.emplace_back();

@@ -163,6 +163,14 @@ class Communicator {
  private:
   explicit Communicator(Init init) : init_(std::move(init)) {}
   Status prepareCollective(const OpDesc& op, PreparedUnit* out);
+  // The algorithm (and plan; none for one that runs in the host window) for a collective, from
+  // the memo of recent choices or the planner. Fills *args; args->hosts only on a memo miss.
+  Status choose(const OpDesc& op, size_t elemBytes, bool preMul, algo::CollectiveArgs* args,
+                const algo::Algorithm** algorithm, std::shared_ptr<const Plan>* plan);
+  ExecParams execParams(const OpDesc& op, const algo::Algorithm& algorithm, bool preMul) const;
+  // The host window's fast lane (runNow): a collective whose algorithm runs in the window is
+  // prepared into windowUnit_, reusing its execution; nullptr when the general path must run it.
+  PreparedUnit* prepareInWindow(const OpDesc& op);
   void logChoice(const algo::CollectiveArgs& args, const algo::Choice& choice);
   Status prepareP2p(PreparedUnit* out);
   std::byte* scratch(size_t bytes);
@@ -182,6 +190,7 @@ class Communicator {
   algo::HostLayout hostLayout_;
   // Direct AllReduce between the processes of one host (direct.h); null when not usable.
   std::unique_ptr<HostWindow> window_;
+  PreparedUnit windowUnit_;  // the fast lane's unit, reused call after call (prepareInWindow)
   std::unique_ptr<DeviceDirect> deviceDirect_;
   bool deviceDirectChecked_ = false;
   std::unique_ptr<DeviceIpc> deviceIpc_;  // used by the worker once created

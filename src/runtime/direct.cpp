@@ -229,14 +229,26 @@ Status HostWindow::peerAlive(int peer) const {
 }
 
 DirectExecution::DirectExecution(ExecParams params, HostWindow* window, const DirectCall& call)
-    : Execution(std::move(params), {}, nullptr),
-      call_(call),
-      window_(window),
-      twoShot_(call.collective == algo::Collective::kAllReduce && call.twoShot),
-      input_(static_cast<const std::byte*>(call.input)),
-      output_(static_cast<std::byte*>(call.output)),
-      count_(call.count),
-      tag_(call.tag) {
+    : Execution(ExecParams{}, {}, nullptr), window_(window) {
+  reset(std::move(params), call);
+}
+
+void DirectExecution::reset(ExecParams params, const DirectCall& call) {
+  resetParams(std::move(params));
+  call_ = call;
+  twoShot_ = call.collective == algo::Collective::kAllReduce && call.twoShot;
+  input_ = static_cast<const std::byte*>(call.input);
+  output_ = static_cast<std::byte*>(call.output);
+  count_ = call.count;
+  tag_ = call.tag;
+  round_ = 0;
+  phase_ = Phase::kStage;
+  waitingFor_ = -1;
+  waitFlag_ = &WindowHeader::arrived;
+  waitValue_ = 0;
+  waitingWhat_ = "";
+  lastLivenessNs_ = 0;
+  polls_ = 0;
   const size_t e = this->params().elemBytes;
   const uint64_t blocks = static_cast<uint64_t>(stagedBlocks());
   pieceElems_ = std::max<uint64_t>(1, window_->capacity() / blocks / e);

@@ -42,6 +42,11 @@
 // crash in that short span of init leaves one; the next window created on the host removes it
 // (its pid is gone).
 //
+// The fast lane: a call outside a group on an idle communicator (Communicator::runNow) whose
+// algorithm runs here reuses one DirectExecution (reset) and one PreparedUnit, driven by
+// driveInPlace (driver.h): no allocation, no stream, no doorbell. It cut an 8-byte call on two
+// processes from about 1.0 to about 0.55 us on the 2-CPU VM (docs/PERFORMANCE.md).
+//
 // Thread-safety: one driver thread per rank uses a window; the header words are atomics shared
 // between processes.
 #pragma once
@@ -165,6 +170,9 @@ struct DirectCall {
 class DirectExecution final : public Execution {
  public:
   DirectExecution(ExecParams params, HostWindow* window, const DirectCall& call);
+  // Makes this execution the next call's (as if newly constructed, without allocating): the
+  // host window's fast lane reuses one (Communicator::prepareInWindow).
+  void reset(ExecParams params, const DirectCall& call);
 
   Status progress(bool* progressed) override;
   bool done() const override { return round_ == rounds_; }

@@ -75,24 +75,31 @@ bool deadlinePassed(PreparedUnit* u) {
   return u->deadline.expired();
 }
 
-// One pass over every active unit. Returns true when anything moved. Deadlines are checked
-// only when checkDeadlines is set: a clock read can cost more than a pass on a virtual
-// machine, and a deadline of milliseconds does not need checking every microsecond.
+// One look at a unit: the transports, its progress, then what ends it early (a failure, an
+// abort, another unit's failure, its deadline; deadlines only when checkDeadlines is set: a
+// clock read can cost more than a pass on a virtual machine, and a deadline of milliseconds
+// does not need checking every microsecond). Failures come back with their context.
+Status step(Communicator* comm, PreparedUnit* u, bool checkDeadlines, bool* moved) {
+  Status s = comm->engine().progressTransports();
+  if (s.isOk()) s = u->execution->progress(moved);
+  if (!s.isOk()) s = withFailureContext(s, comm, *u);
+  if (s.isOk() && comm->aborted())
+    s = abortedError(u->execution->params().label.toString() + ": communicator aborted");
+  // Another unit of this communicator failed and revoked its connections (finish()).
+  if (s.isOk() && comm->failed() && !u->execution->done()) s = comm->asyncError();
+  if (s.isOk() && checkDeadlines && !u->execution->done() && deadlinePassed(u))
+    s = timeoutStatus(comm, *u);
+  return s;
+}
+
+// One pass over every active unit. Returns true when anything moved.
 bool pass(std::vector<Active>* active, bool checkDeadlines) {
   bool any = false;
   for (Active& a : *active) {
     if (!a.unit) continue;
     Communicator* comm = a.stream->comm;
-    Status s = comm->engine().progressTransports();
     bool moved = false;
-    if (s.isOk()) s = a.unit->execution->progress(&moved);
-    if (!s.isOk()) s = withFailureContext(s, comm, *a.unit);
-    if (s.isOk() && comm->aborted())
-      s = abortedError(a.unit->execution->params().label.toString() + ": communicator aborted");
-    // Another unit of this communicator failed and revoked its connections (finish()).
-    if (s.isOk() && comm->failed() && !a.unit->execution->done()) s = comm->asyncError();
-    if (s.isOk() && checkDeadlines && !a.unit->execution->done() && deadlinePassed(a.unit.get()))
-      s = timeoutStatus(comm, *a.unit);
+    const Status s = step(comm, a.unit.get(), checkDeadlines, &moved);
     if (!s.isOk() || a.unit->execution->done()) {
       if (!s.isOk()) {
         LOOM_LOG(kWarn, kColl) << s.toString();
@@ -107,6 +114,40 @@ bool pass(std::vector<Active>* active, bool checkDeadlines) {
   }
   return any;
 }
+
+// What a driver does after a pass that moved nothing: it spins for LOOM_SPIN_US (pausing, or
+// offering the CPU when ranks outnumber CPUs: the peer waited for may need it), then sleeps.
+// The clock is read on every 8th idle pass only: on some virtual machines a clock read costs
+// more than a pass, and reading it every time slowed noticing the peer (most waits of small
+// calls end within 8 passes and read no clock at all). Without spinning (LOOM_SPIN_US=0) the
+// first idle pass sleeps.
+class Idler {
+ public:
+  Idler(int64_t spinNs, bool yield) : spinNs_(spinNs), yield_(yield) {}
+  // After a pass that moved something, or a sleep.
+  void reset() {
+    idleSince_ = 0;
+    idlePasses_ = 0;
+  }
+  // After a pass that moved nothing: true when it is time to sleep (then reset() after it).
+  bool idle() {
+    const bool look = spinNs_ == 0 || ++idlePasses_ % 8 == 0;
+    const int64_t now = look ? nowNs() : idleSince_;
+    if (idleSince_ == 0) idleSince_ = now;
+    if (look && now - idleSince_ >= spinNs_) return true;
+    if (yield_)
+      sched_yield();
+    else
+      __builtin_ia32_pause();
+    return false;
+  }
+
+ private:
+  int64_t spinNs_;
+  bool yield_;
+  int64_t idleSince_ = 0;
+  uint32_t idlePasses_ = 0;
+};
 
 void sleepOnce(std::vector<Active>* active) {
   std::vector<pollfd> fds;
@@ -189,8 +230,7 @@ Status drive(std::vector<Stream>* streams) {
     spinNs = std::max<int64_t>(spinNs, s.comm->config().spinUs * 1000);
     yield = yield || s.comm->engine().oversubscribed();
   }
-  int64_t idleSince = 0;
-  uint32_t idlePasses = 0;
+  Idler idler(spinNs, yield);
   uint32_t passes = 0;
   for (;;) {
     bool anyActive = false;
@@ -199,33 +239,48 @@ Status drive(std::vector<Stream>* streams) {
     if (!anyActive) break;
     // Deadlines are checked on every 16th pass and before every sleep.
     if (pass(&active, passes++ % 16 == 0)) {
-      idleSince = 0;
-      idlePasses = 0;
+      idler.reset();
       continue;
     }
-    // The clock is read on every 8th idle pass only: on some virtual machines a clock read
-    // costs more than a pass, and reading it every time slowed noticing the peer (most waits
-    // of small calls end within 8 passes and read no clock at all). Without spinning
-    // (LOOM_SPIN_US=0) the first idle pass sleeps.
-    const bool look = spinNs == 0 || ++idlePasses % 8 == 0;
-    const int64_t now = look ? nowNs() : idleSince;
-    if (idleSince == 0) idleSince = now;
-    if (!look || now - idleSince < spinNs) {
-      // With more ranks than CPUs the peer we wait for may need this CPU: offer it.
-      if (yield)
-        sched_yield();
-      else
-        __builtin_ia32_pause();
-      continue;
-    }
+    if (!idler.idle()) continue;
     sleepOnce(&active);
-    idleSince = 0;
-    idlePasses = 0;
+    idler.reset();
   }
   drainLingering(streams);
   for (Stream& s : *streams)
     if (!s.status.isOk()) return s.status;
   return Status::ok();
+}
+
+Status driveInPlace(Communicator* comm, PreparedUnit* unit) {
+  Status s = comm->asyncError();
+  if (s.isOk()) {
+    Execution& e = *unit->execution;
+    Idler idler(comm->config().spinUs * 1000, comm->engine().oversubscribed());
+    // Deadlines are checked on every 16th pass and before every sleep (so a call that ends
+    // within 16 passes reads no clock for them).
+    uint32_t passes = 0;
+    for (;;) {
+      bool moved = false;
+      s = step(comm, unit, ++passes % 16 == 0, &moved);
+      if (!s.isOk() || e.done()) break;
+      if (moved) {
+        idler.reset();
+        continue;
+      }
+      if (!idler.idle()) continue;
+      if (deadlinePassed(unit)) {
+        s = timeoutStatus(comm, *unit);
+        break;
+      }
+      // On the peer's futex, briefly, so that aborts and deadlines are seen.
+      e.waitInPlace(std::min(kWindowSleepMs, std::max(0, unit->deadline.remainingMs())));
+      idler.reset();
+    }
+  }
+  if (!s.isOk()) LOOM_LOG(kWarn, kColl) << s.toString();
+  comm->finish(*unit, s);
+  return s;
 }
 
 }  // namespace loom::runtime

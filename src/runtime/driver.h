@@ -31,4 +31,9 @@ struct Stream {
 // Drives every stream until all its units ran or failed. Returns the first failure.
 Status drive(std::vector<Stream>* streams);
 
+// Runs one prepared unit whose execution sleepsInPlace() (the host window's fast lane,
+// Communicator::runNow) to completion on the calling thread, as drive() would run it alone:
+// the same checks, spinning and sleeping, and finish(). No allocation, no doorbell.
+Status driveInPlace(Communicator* comm, PreparedUnit* unit);
+
 }  // namespace loom::runtime

@@ -96,6 +96,13 @@ class Execution {
   uint64_t bytesReceived() const { return bytesRecv_; }
 
  protected:
+  // For an execution that is reused for the next call (DirectExecution::reset).
+  void resetParams(ExecParams params) {
+    params_ = std::move(params);
+    bytesSent_ = 0;
+    bytesRecv_ = 0;
+  }
+
   uint64_t bytesSent_ = 0;
   uint64_t bytesRecv_ = 0;
 

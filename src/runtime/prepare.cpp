@@ -107,48 +107,85 @@ void Communicator::logChoice(const algo::CollectiveArgs& args, const algo::Choic
                            << " us; others (us):" << (others.empty() ? " none" : others);
 }
 
+Status Communicator::choose(const OpDesc& op, size_t elemBytes, bool preMul,
+                            algo::CollectiveArgs* args, const algo::Algorithm** algorithm,
+                            std::shared_ptr<const Plan>* plan) {
+  args->collective = op.collective;
+  args->count = op.count;
+  args->nranks = nranks();
+  args->root = op.root;
+  args->inPlace = !preMul && isInPlace(op, rank(), elemBytes);  // a scaled copy is an input
+  args->nchannels = config().nchannels > 0 ? static_cast<int>(config().nchannels) : 1;
+  args->windowBytes = windowBytes();
+  // A repeated call (training loops and benchmarks repeat a few calls) skips the planner and
+  // the plan cache, which cost ~0.2 us per call between them: everything else they depend on
+  // (overrides, cost model, topology, slice size) is fixed for the communicator's life.
+  ChoiceMemo& memo =
+      memo_[hashCombine(mix64(args->count), static_cast<uint64_t>(args->collective)) % kMemoSlots];
+  if (memo.algorithm != nullptr && memo.collective == args->collective &&
+      memo.count == args->count && memo.root == args->root && memo.inPlace == args->inPlace &&
+      memo.nchannels == args->nchannels && memo.elemBytes == elemBytes) {
+    *algorithm = memo.algorithm;
+    *plan = memo.plan;
+    return Status::ok();
+  }
+  args->hosts = hostLayout_;
+  algo::Choice choice;
+  LOOM_ASSIGN_OR_RETURN(*algorithm, algo::chooseAlgorithm(*args, elemBytes, overrides_, costModel_,
+                                                          planTopology_, &choice));
+  if (log::enabled(LogLevel::kInfo, Subsys::kTuning)) logChoice(*args, choice);
+  // Through the host window an algorithm runs no schedule (and needs no scratch).
+  plan->reset();
+  if (!algo::runsInWindow(**algorithm, *args)) {
+    LOOM_ASSIGN_OR_RETURN(*plan, plans_.get(**algorithm, *args, rank(), elemBytes,
+                                            static_cast<size_t>(config().sliceBytes)));
+  }
+  memo = ChoiceMemo{args->collective, args->count, args->root, args->inPlace,
+                    args->nchannels,  elemBytes,   *algorithm, *plan};
+  return Status::ok();
+}
+
+ExecParams Communicator::execParams(const OpDesc& op, const algo::Algorithm& algorithm,
+                                    bool preMul) const {
+  ExecParams params;
+  params.dtype = op.dtype;
+  params.op = preMul ? RedOpKind::kSum : op.op.kind;
+  params.divisor = static_cast<uint64_t>(nranks());
+  params.elemBytes = dataTypeSize(op.dtype);
+  params.pipelineDepth = static_cast<int>(config().pipelineDepth);
+  params.sliceBytes =
+      std::max<size_t>(params.elemBytes, config().sliceBytes / params.elemBytes * params.elemBytes);
+  params.label = labelOf(op, algorithm.name().data());
+  return params;
+}
+
+namespace {
+
+DirectCall directCall(const OpDesc& op, const algo::Algorithm& algorithm, const void* input) {
+  DirectCall call;
+  call.collective = op.collective;
+  call.twoShot = algorithm.name() == "two_shot";
+  call.root = op.root;
+  call.input = input;
+  call.output = op.recvbuf;
+  call.count = op.count;
+  call.tag = collectiveTag(op);
+  return call;
+}
+
+}  // namespace
+
 Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   if (op.count == 0 && op.collective != Collective::kBarrier) {
     out->trivial = true;  // nothing to move; like NCCL, a zero-count call returns at once
     return Status::ok();
   }
   const size_t elemBytes = dataTypeSize(op.dtype);
-  algo::CollectiveArgs args;
-  args.collective = op.collective;
-  args.count = op.count;
-  args.nranks = nranks();
-  args.root = op.root;
-  args.inPlace = isInPlace(op, rank(), elemBytes);
-  args.nchannels = config().nchannels > 0 ? static_cast<int>(config().nchannels) : 1;
-  args.hosts = hostLayout_;
-  args.windowBytes = windowBytes();
   const bool preMul = op.op.kind == RedOpKind::kPreMulSum && algo::isReduction(op.collective);
-  if (preMul) args.inPlace = false;  // the scaled copy below is a separate input
-  // A repeated call (training loops and benchmarks repeat a few calls) skips the planner and
-  // the plan cache, which cost ~0.2 us per call between them: everything else they depend on
-  // (overrides, cost model, topology, slice size) is fixed for the communicator's life.
-  ChoiceMemo& memo =
-      memo_[hashCombine(mix64(args.count), static_cast<uint64_t>(args.collective)) % kMemoSlots];
+  algo::CollectiveArgs args;
   const algo::Algorithm* algorithm = nullptr;
   std::shared_ptr<const Plan> plan;
-  if (memo.algorithm != nullptr && memo.collective == args.collective && memo.count == args.count &&
-      memo.root == args.root && memo.inPlace == args.inPlace && memo.nchannels == args.nchannels &&
-      memo.elemBytes == elemBytes) {
-    algorithm = memo.algorithm;
-    plan = memo.plan;
-  } else {
-    algo::Choice choice;
-    LOOM_ASSIGN_OR_RETURN(algorithm, algo::chooseAlgorithm(args, elemBytes, overrides_, costModel_,
-                                                           planTopology_, &choice));
-    if (log::enabled(LogLevel::kInfo, Subsys::kTuning)) logChoice(args, choice);
-    // Through the host window an algorithm runs no schedule (and needs no scratch).
-    if (!algo::runsInWindow(*algorithm, args)) {
-      LOOM_ASSIGN_OR_RETURN(plan, plans_.get(*algorithm, args, rank(), elemBytes,
-                                             static_cast<size_t>(config().sliceBytes)));
-    }
-    memo = ChoiceMemo{args.collective, args.count, args.root, args.inPlace,
-                      args.nchannels,  elemBytes,  algorithm, plan};
-  }
+  LOOM_RETURN_IF_ERROR(choose(op, elemBytes, preMul, &args, &algorithm, &plan));
   const size_t planScratch = plan ? plan->scratchCount * elemBytes : 0;
   const size_t inputBytes = algo::inputCount(args, rank()) * elemBytes;
   std::byte* arena = scratch(planScratch + (preMul ? inputBytes : 0));
@@ -159,24 +196,10 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
     scale(op.dtype, scaled, op.sendbuf, scalar, algo::inputCount(args, rank()));
     input = scaled;
   }
-  ExecParams params;
-  params.dtype = op.dtype;
-  params.op = preMul ? RedOpKind::kSum : op.op.kind;
-  params.divisor = static_cast<uint64_t>(nranks());
-  params.elemBytes = elemBytes;
-  params.pipelineDepth = static_cast<int>(config().pipelineDepth);
-  params.sliceBytes = std::max<size_t>(elemBytes, config().sliceBytes / elemBytes * elemBytes);
-  params.label = labelOf(op, algorithm->name().data());
+  ExecParams params = execParams(op, *algorithm, preMul);
   if (!plan) {
-    DirectCall call;
-    call.collective = op.collective;
-    call.twoShot = algorithm->name() == "two_shot";
-    call.root = op.root;
-    call.input = input;
-    call.output = op.recvbuf;
-    call.count = op.count;
-    call.tag = collectiveTag(op);
-    out->execution = std::make_unique<DirectExecution>(std::move(params), window_.get(), call);
+    out->execution = std::make_unique<DirectExecution>(std::move(params), window_.get(),
+                                                       directCall(op, *algorithm, input));
     return Status::ok();
   }
   std::vector<Program> programs;
@@ -194,6 +217,35 @@ Status Communicator::prepareCollective(const OpDesc& op, PreparedUnit* out) {
   out->execution =
       std::make_unique<Execution>(std::move(params), std::move(programs), laneProvider());
   return Status::ok();
+}
+
+PreparedUnit* Communicator::prepareInWindow(const OpDesc& op) {
+  if (!window_ || op.count == 0 || op.collective == Collective::kSend ||
+      op.collective == Collective::kRecv || op.collective == Collective::kBarrier)
+    return nullptr;
+  const bool preMul = op.op.kind == RedOpKind::kPreMulSum && algo::isReduction(op.collective);
+  if (preMul) return nullptr;  // its scaled input needs the scratch arena: the general path
+  algo::CollectiveArgs args;
+  const algo::Algorithm* algorithm = nullptr;
+  std::shared_ptr<const Plan> plan;
+  // A failure to choose is the general path's to report (it chooses the same way).
+  if (!choose(op, dataTypeSize(op.dtype), false, &args, &algorithm, &plan).isOk() || plan)
+    return nullptr;
+  PreparedUnit& pu = windowUnit_;
+  if (pu.unit.ops.empty())
+    pu.unit.ops.push_back(op);
+  else
+    pu.unit.ops[0] = op;
+  pu.deadline = Deadline::never();
+  pu.deadlineStarted = false;
+  pu.timeoutMs = config().timeoutMs;
+  ExecParams params = execParams(op, *algorithm, false);
+  const DirectCall call = directCall(op, *algorithm, op.sendbuf);
+  if (!pu.execution)
+    pu.execution = std::make_unique<DirectExecution>(std::move(params), window_.get(), call);
+  else
+    static_cast<DirectExecution&>(*pu.execution).reset(std::move(params), call);
+  return &pu;
 }
 
 namespace {

@@ -210,6 +210,33 @@ TEST(HostWindowMismatch, DifferentCountsFailOnEveryRank) {
   }
 }
 
+// Small calls through the host window reuse one execution (Communicator::prepareInWindow, the
+// fast lane): repeated calls of changing counts and roots stay exact and counted, and a peer
+// that stops calling makes the others' next call time out naming where it waits, sticky after.
+TEST(HostWindowFastLane, RepeatedCallsAreExactAndCountedAndAStallTimesOut) {
+  for (int nranks : {2, 3}) {
+    auto env = envFor("shm");
+    env["LOOM_TIMEOUT_MS"] = "1500";
+    env["LOOM_ALGO"] = "allreduce:one_shot;allgather:one_shot;broadcast:one_shot";
+    LaunchResult res =
+        launchRanks(siblingBinary("loom_test_worker"), {"repeat", "200"}, nranks, env, 60000);
+    maybePrint(res);
+    EXPECT_FALSE(res.timedOut);
+    for (int r = 0; r < nranks; ++r) {
+      EXPECT_EQ(res.ranks[r].exitCode, 0) << nranks << " ranks, rank " << r << ":\n"
+                                          << res.ranks[r].output;
+      EXPECT_NE(res.ranks[r].output.find("200 rounds exact, counters right"), std::string::npos)
+          << res.ranks[r].output;
+      if (r == 1) continue;
+      EXPECT_NE(res.ranks[r].output.find("in the host window"), std::string::npos)
+          << res.ranks[r].output;
+      EXPECT_NE(res.ranks[r].output.find("waiting for rank 1"), std::string::npos)
+          << res.ranks[r].output;
+    }
+    EXPECT_EQ(loomSegmentsInDevShm(), 0);
+  }
+}
+
 bool ibverbsBuiltIn() {
   const std::vector<std::string> names = transport::transportNames();
   return std::find(names.begin(), names.end(), "ibverbs") != names.end();

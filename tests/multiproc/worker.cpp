@@ -8,6 +8,11 @@
 //   worker abort <rank> <n> the same, but the victim aborts its communicator and lives on 3 s
 //   worker allreduce <n>    n allreduces; exit 0 when they all give exact results
 //   worker mismatch         rank 0 reduces 100 floats, the others 101; exit 0 when it fails
+//   worker repeat <n>       n rounds of small AllReduce, AllGather and Broadcast calls (the host
+//                           window's fast lane reuses one execution call after call), each
+//                           checked, then the counters; then rank 1 stops calling and the
+//                           others' next call must time out naming it, and stay failed.
+//                           Exit 0 when all of that holds
 //   worker faults <plan> <n>  n allreduces through the fault-injecting transport with <plan>
 //                           (transports/testing/fault_plan.h); exit 0 when they all give exact
 //                           results, or when a failure is reported and then sticky
@@ -166,6 +171,78 @@ int mismatchRun(loomComm_t comm) {
   return r == loomSuccess ? 1 : 0;
 }
 
+// worker repeat <n>: see the top of the file.
+int repeatRun(loomComm_t comm, int rounds) {
+  int rank = 0, n = 0;
+  loomCommUserRank(comm, &rank);
+  loomCommCount(comm, &n);
+  std::vector<float> in(4), out(4 * static_cast<size_t>(n));
+  auto fail = [&](const std::string& what) {
+    std::printf("rank %d: %s\n", rank, what.c_str());
+    loomCommAbort(comm);
+    return 1;
+  };
+  for (int i = 0; i < rounds; ++i) {
+    const size_t count = 1 + static_cast<size_t>(i % 4);  // the counts alternate
+    for (size_t k = 0; k < count; ++k)
+      in[k] = static_cast<float>(rank + i + k);
+    if (loomAllReduce(in.data(), out.data(), count, loomFloat32, loomSum, comm, nullptr) !=
+        loomSuccess)
+      return fail(std::string("allreduce failed: ") + loomGetLastError(comm));
+    for (size_t k = 0; k < count; ++k)
+      if (out[k] != static_cast<float>(n * (n - 1) / 2 + n * (i + static_cast<int>(k))))
+        return fail("allreduce " + std::to_string(i) + " gave " + std::to_string(out[k]));
+    if (loomAllGather(in.data(), out.data(), count, loomFloat32, comm, nullptr) != loomSuccess)
+      return fail(std::string("allgather failed: ") + loomGetLastError(comm));
+    for (int q = 0; q < n; ++q)
+      for (size_t k = 0; k < count; ++k)
+        if (out[q * count + k] != static_cast<float>(q + i + k))
+          return fail("allgather " + std::to_string(i) + " is wrong");
+    const int root = i % n;
+    for (size_t k = 0; k < count; ++k)
+      out[k] = rank == root ? static_cast<float>(100 * i + k) : -1.0f;
+    if (loomBroadcast(out.data(), out.data(), count, loomFloat32, root, comm, nullptr) !=
+        loomSuccess)
+      return fail(std::string("broadcast failed: ") + loomGetLastError(comm));
+    for (size_t k = 0; k < count; ++k)
+      if (out[k] != static_cast<float>(100 * i + k))
+        return fail("broadcast " + std::to_string(i) + " is wrong");
+  }
+  loomCounters_t c{};
+  if (loomCommGetCounters(comm, &c) != loomSuccess) return fail("no counters");
+  const uint64_t r = static_cast<uint64_t>(rounds);
+  if (c.calls[loomCollAllReduce] != r || c.calls[loomCollAllGather] != r ||
+      c.calls[loomCollBroadcast] != r)
+    return fail("counters: " + std::to_string(c.calls[loomCollAllReduce]) + " allreduces, " +
+                std::to_string(c.calls[loomCollAllGather]) + " allgathers, " +
+                std::to_string(c.calls[loomCollBroadcast]) + " broadcasts, not " +
+                std::to_string(rounds) + " each");
+  // One-shot AllGather: every rank reads n - 1 blocks of count floats from the others.
+  uint64_t gathered = 0;
+  for (int i = 0; i < rounds; ++i)
+    gathered += static_cast<uint64_t>(n - 1) * (1 + i % 4) * sizeof(float);
+  if (c.bytesRecv[loomCollAllGather] != gathered)
+    return fail("counters: allgather received " + std::to_string(c.bytesRecv[loomCollAllGather]) +
+                " bytes, not " + std::to_string(gathered));
+  std::printf("rank %d: %d rounds exact, counters right\n", rank, rounds);
+  std::fflush(stdout);
+  if (rank == 1) {  // stops calling; the others time out in the window, then it leaves
+    sleep(4);
+    loomCommAbort(comm);
+    return 0;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  loomResult_t res = loomAllReduce(in.data(), out.data(), 1, loomFloat32, loomSum, comm, nullptr);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string err = res == loomSuccess ? "" : loomGetLastError(comm);
+  std::printf("rank %d: stalled allreduce after %.2f s: %s: %s\n", rank, s, loomGetErrorString(res),
+              err.c_str());
+  loomResult_t again = loomAllReduce(in.data(), out.data(), 1, loomFloat32, loomSum, comm, nullptr);
+  loomCommAbort(comm);
+  if (res == loomSuccess || again != res) return 1;
+  return err.find("timed out") != std::string::npos ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -196,6 +273,8 @@ int main(int argc, char** argv) {
     return faultyRun(comm, std::atoi(argv[3]));
   } else if (mode == "mismatch") {
     return mismatchRun(comm);
+  } else if (mode == "repeat" && argc == 3) {
+    return repeatRun(comm, std::atoi(argv[2]));
   } else if (mode == "allreduce" && argc == 3) {
     return faultyRun(comm, std::atoi(argv[2]));
   }
