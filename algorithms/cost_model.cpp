@@ -230,9 +230,6 @@ double windowUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_t
   const double N = static_cast<double>(bytes);
   const double W = static_cast<double>(args.windowBytes);
   const double sync = model.windowUs + (topology.oversubscribed ? model.wakeUs : 0);
-  // A hand-off that needs every rank scheduled: a wake-up per other rank when oversubscribed
-  // (Broadcast and Reduce below).
-  const double everyRank = model.windowUs + (topology.oversubscribed ? (n - 1) * model.wakeUs : 0);
   const double copy = 1e-3 / model.copyGbps;
   const double g = 1e-3 / model.reduceGbps;
   switch (algorithm.collective()) {
@@ -242,21 +239,23 @@ double windowUs(const Algorithm& algorithm, const CollectiveArgs& args, uint64_t
       return model.stepUs + std::ceil(N / W) * sync + N * copy + N * (copy + g);
     case Collective::kAllToAll:  // N = the input: stage it, copy block r of n inputs
       // Every rank needs every other's input, as in AllGather; pairwise as messages waits for
-      // every peer too. (Priced with everyRank below, the window lost every small AllToAll on
-      // 4 processes of 2 CPUs that it ran 1.1-1.3x faster than pairwise, in three sweeps.)
+      // every peer too. (Priced with a wake-up per other rank, the window lost every small AllToAll
+      // on 4 processes of 2 CPUs that it ran 1.1-1.3x faster than pairwise, in three sweeps.)
       return model.stepUs + std::ceil(N / W) * sync + 2 * N * copy;
-    // Broadcast and Reduce: as messages no rank waits for another to be scheduled (a root's
-    // sends are eager and receives pipeline in slices across calls); in the window every rank
-    // must arrive for every round.
+    // Broadcast and Reduce: a rank waits only for those it reads (the root, or the root for
+    // the others), and may run kWindowSlots - 1 rounds ahead of those that read it, as eager
+    // sends do. (With two buffers every rank waited for every other each round, priced with a
+    // wake-up per other rank when oversubscribed; four made the window's small Broadcast on 4
+    // processes of 2 CPUs faster than binomial, 1.8-2.2 us against 3.3.)
     case Collective::kBroadcast:  // the root stages the vector, the others copy it
-      return model.stepUs + std::ceil(N / W) * everyRank + 2 * N * copy;
+      return model.stepUs + std::ceil(N / W) * sync + 2 * N * copy;
     case Collective::kReduce: {  // every rank stages, the root combines n vectors
-      // The root reads a piece while the others stage the next one into the second buffer, so
+      // The root reads a piece while the others stage the next ones into other buffers, so
       // only the first piece's staging is exposed; it is priced at the link's rate, because
       // the root waits for it from other cores (as messages the binomial's sends and the
       // combining overlap slice by slice in the same way).
       const double link = model.intra.usPerByte();
-      return model.stepUs + std::ceil(N / W) * everyRank + std::min(N, W) * link +
+      return model.stepUs + std::ceil(N / W) * sync + std::min(N, W) * link +
              (n - 1) * N * (copy + g);
     }
     default:

@@ -117,9 +117,9 @@ Result<std::unique_ptr<HostWindow>> HostWindow::create(bootstrap::Bootstrap& boo
   if (eligible && capacity > 0) {
     removeOrphanedSegments();
     // Created at the largest size asked for; everyone then uses the smallest.
-    Result<void*> p = mapSegment(mine, kHeaderBytes + 2 * capacity, /*create=*/true);
+    Result<void*> p = mapSegment(mine, kHeaderBytes + kWindowSlots * capacity, /*create=*/true);
     if (p.isOk()) {
-      ::munmap(*p, kHeaderBytes + 2 * capacity);
+      ::munmap(*p, kHeaderBytes + kWindowSlots * capacity);
       offer.ok = 1;
     } else {
       LOOM_LOG(kInfo, kShm) << "host window off: " << p.status().toString();
@@ -136,7 +136,7 @@ Result<std::unique_ptr<HostWindow>> HostWindow::create(bootstrap::Bootstrap& boo
     pids.push_back(o.pid);
   }
   w->capacity_ = agreed;
-  w->segmentBytes_ = kHeaderBytes + 2 * agreed;
+  w->segmentBytes_ = kHeaderBytes + kWindowSlots * agreed;
   Status mapped = Status::ok();
   if (everyone) {
     w->maps_.assign(static_cast<size_t>(nranks), nullptr);
@@ -166,8 +166,8 @@ Result<std::unique_ptr<HostWindow>> HostWindow::create(bootstrap::Bootstrap& boo
       LOOM_LOG(kInfo, kShm) << "host window off: " << mapped.toString();
     return std::unique_ptr<HostWindow>();  // the destructor unmaps what was mapped
   }
-  LOOM_LOG(kInfo, kShm) << "host window on: " << nranks << " ranks, 2 x " << w->capacity_
-                        << " bytes per rank";
+  LOOM_LOG(kInfo, kShm) << "host window on: " << nranks << " ranks, " << kWindowSlots << " x "
+                        << w->capacity_ << " bytes per rank";
   return w;
 }
 
@@ -177,7 +177,7 @@ HostWindow::~HostWindow() {
 }
 
 std::byte* HostWindow::buffer(int r, uint64_t seq) const {
-  return static_cast<std::byte*>(maps_[r]) + kHeaderBytes + (seq % 2) * capacity_;
+  return static_cast<std::byte*>(maps_[r]) + kHeaderBytes + (seq % kWindowSlots) * capacity_;
 }
 
 void HostWindow::publish(std::atomic<uint64_t>& flag, uint64_t value) {
@@ -293,15 +293,12 @@ int DirectExecution::stagedBlocks() const {
 
 void DirectExecution::stage(uint64_t seq, uint64_t offset, uint64_t elems) {
   const size_t e = params().elemBytes;
-  const int r = window_->rank();
-  std::byte* to = window_->stage(r, seq, stagedBytes_);
+  std::byte* to = window_->stage(window_->rank(), seq, stagedBytes_);
   const int blocks = stagedBlocks();
   if (blocks > 1) {  // piece b of the round is block b's [offset, offset + elems)
     for (int b = 0; b < blocks; ++b)
       std::memcpy(to + b * elems * e, input_ + (b * count_ + offset) * e, elems * e);
-  } else if (r == call_.root ? call_.collective != algo::Collective::kReduce
-                             : call_.collective != algo::Collective::kBroadcast) {
-    // (Nobody reads what a Reduce's root or a Broadcast's non-root would stage.)
+  } else if (readByPeers()) {
     std::memcpy(to, input_ + offset * e, elems * e);
   }
 }
@@ -389,8 +386,8 @@ Status DirectExecution::notReady(int q, const std::atomic<uint64_t> WindowHeader
 
 Status DirectExecution::checkTags(uint64_t seq, int only) const {
   for (int q = 0; q < window_->nranks(); ++q) {
-    if (only != kAllRanks && q != only) continue;
-    const uint64_t theirs = window_->header(q).tags[seq % 2];
+    if ((only != kAllRanks && q != only) || q == window_->rank()) continue;
+    const uint64_t theirs = window_->header(q).slot(seq).tag;
     if (theirs != tag_)
       return remoteError("rank " + std::to_string(q) +
                          " staged a different call in the host window (tag 0x" + hex(theirs) +
@@ -398,6 +395,18 @@ Status DirectExecution::checkTags(uint64_t seq, int only) const {
                          "): mismatched collectives on the two ranks?");
   }
   return Status::ok();
+}
+
+bool DirectExecution::readByPeers() const {
+  const bool root = window_->rank() == call_.root;
+  switch (call_.collective) {
+    case algo::Collective::kBroadcast:
+      return root;
+    case algo::Collective::kReduce:
+      return !root;
+    default:
+      return true;
+  }
 }
 
 int DirectExecution::readsFrom() const {
@@ -449,18 +458,21 @@ Status DirectExecution::progress(bool* progressed) {
     const uint64_t elems = std::min<uint64_t>(pieceElems_, count_ - offset);
     bool ready = false;
     if (phase_ == Phase::kStage) {
-      if (round_ == 0) {  // a communicator that lost a rank fails every later call
-        for (int q = 0; q < n; ++q)
-          if (q != r && window_->header(q).gone.load(std::memory_order_acquire) != 0)
-            return window_->peerAlive(q);
+      // A peer that has left fails this call only where it is waited for (notReady): what it
+      // staged before leaving stays readable (this rank's mapping keeps it), so the last
+      // Broadcast of a root that finished and destroyed its communicator still completes here.
+      // Buffer seq % kWindowSlots (and its tag) may be rewritten once every rank has finished
+      // round seq - kWindowSlots, which it has when it arrived for seq - kWindowSlots + 1
+      // (usually seen already). A rank whose staging nobody reads this round writes neither
+      // and need not wait: it runs ahead of the others, up to the rank it reads from.
+      if (readByPeers()) {
+        waitingWhat_ = "to finish reading an earlier round";
+        const uint64_t slotFree = seq >= kWindowSlots ? seq - (kWindowSlots - 1) : 0;
+        LOOM_RETURN_IF_ERROR(waitFor(&WindowHeader::arrived, slotFree, &ready, kAllRanks));
+        if (!ready) return Status::ok();
+        stage(seq, offset, elems);
+        me.slot(seq).tag = tag_;
       }
-      // Buffer seq % 2 (and its tag) may be rewritten once every rank has finished round
-      // seq - 2, which it has when it arrived for seq - 1 (usually seen already).
-      waitingWhat_ = "to finish the round before";
-      LOOM_RETURN_IF_ERROR(waitFor(&WindowHeader::arrived, seq - 1, &ready, kAllRanks));
-      if (!ready) return Status::ok();
-      stage(seq, offset, elems);
-      me.tags[seq % 2] = tag_;
       window_->publish(me.arrived, seq);
       phase_ = Phase::kWaitArrived;
       *progressed = true;

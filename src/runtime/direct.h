@@ -2,17 +2,19 @@
 // "AllReduce: one_shot and two_shot" and "One shot for the other collectives").
 //
 // When every rank of a communicator is a separate process on one host, each rank maps one
-// shared segment per rank: a header of flags and two buffers of `capacity` bytes. The one-shot
-// collectives and two_shot AllReduce (algorithms/*_one_shot.cpp, allreduce_two_shot.cpp, which
-// define the same algorithms as message schedules) then run here instead of through the
+// shared segment per rank: a header of flags and kWindowSlots (4) buffers of `capacity` bytes. The
+// one-shot collectives and two_shot AllReduce (algorithms/*_one_shot.cpp, allreduce_two_shot.cpp,
+// which define the same algorithms as message schedules) then run here instead of through the
 // transports: each rank copies its input into its own buffer once, and its peers read it where
 // it lies - no message, no FIFO, no second copy. Calls longer than the buffer go through it in
-// pieces ("rounds"), each with the next sequence number of the communicator, alternating
-// between the two buffers. Pieces of at most kInlineBytes are staged in the arrival line.
+// pieces ("rounds"), each with the next sequence number of the communicator, in the buffers
+// in turn. Pieces of at most kInlineBytes are staged beside the arrival flag.
 //
-// Protocol for round `seq` on rank r (buffer seq % 2):
-//   1. wait until every arrived[q] >= seq - 1 (usually seen in the round before);
-//   2. copy the input piece into the buffer (if anyone reads it); arrived[r] = seq;
+// Protocol for round `seq` on rank r (buffer seq % kWindowSlots, K = kWindowSlots = 4):
+//   1. if anyone reads what r stages this round (not a Broadcast's non-root, nor a Reduce's
+//      root): wait until every arrived[q] >= seq - K + 1 (usually seen before), then copy the
+//      input piece into the buffer and set its tag;
+//   2. arrived[r] = seq;
 //   3. wait until arrived[q] >= seq for every rank q whose buffer r reads (DirectCall), then
 //      read: one_shot AllReduce reduces the whole piece from every buffer, in rank order, into
 //      the output; two_shot reduces chunk r the same way, writes it into the output and into
@@ -21,9 +23,12 @@
 //      copy or reduce their piece of the staged inputs;
 //   4. done[r] = seq (for stall reports).
 // Every flag store is a release and every flag load an acquire; the flags only grow. Step 1 is
-// what makes reusing buffer seq % 2 safe: a rank arrives for seq - 1 only after it finished
-// reading everything of round seq - 2. A rank that reads nobody (a Broadcast's root, a Reduce's
-// non-root) may so be one round ahead of the others.
+// what makes reusing buffer seq % K safe: a rank arrives for seq - K + 1 only after it finished
+// reading everything of round seq - K, the buffer's last use. A rank may so be K - 1 rounds
+// ahead of those that read it: a Broadcast's root, a Reduce's non-roots, and a rank whose
+// staging nobody reads (it waits only for the rank it reads from). Four buffers instead of two
+// took a small one_shot Broadcast on 4 processes of 2 CPUs from about 3 to about 2 us
+// (docs/PERFORMANCE.md): fewer hand-overs of a CPU per call.
 //
 // Waking: a rank that publishes a flag increments its `epoch` and, when a waiter has declared
 // itself in `sleepers`, wakes the futex on `epoch` (sequentially consistent on both sides, so a
@@ -54,6 +59,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -66,15 +72,26 @@
 
 namespace loom::runtime {
 
+// Buffers per rank: round seq uses buffer seq % kWindowSlots, so a rank may run up to
+// kWindowSlots - 1 rounds ahead of the slowest rank that reads it (a Broadcast's root, a
+// Reduce's non-roots; docs/ALGORITHMS.md, "Four buffers per rank").
+inline constexpr int kWindowSlots = 4;
+
+// What a rank stages per buffer beside its arrival: the staged call's tag, and inputs of at
+// most kInlineBytes (HostWindow::kInlineBytes), staged here instead of in the buffer, so that a
+// peer that sees the arrival has tag and data in the same cache lines.
+struct InlineSlot {
+  uint64_t tag;
+  std::byte data[16];
+};
+
 struct alignas(64) WindowHeader {
-  // Read by every peer each round: the round whose input is staged, with its call's tag
-  // (one cache line, so a peer's look gets both).
-  alignas(64) std::atomic<uint64_t> arrived;
-  uint64_t tags[2];  // the staged call's tag, per buffer (seq % 2)
-  // Inputs of at most kInlineBytes are staged here, per buffer, instead of in the buffer: a
-  // peer that sees `arrived` then has the data in the same cache line, one transfer between
-  // cores instead of two (the latency of 8-byte calls).
-  std::byte inlineData[2][16];
+  // Read by every peer each round: the round whose input is staged, with the tags and inline
+  // inputs of buffers 0 and 1 in its cache line and those of 2 and 3 in the next (one or two
+  // transfers between cores for an 8-byte call).
+  alignas(128) std::atomic<uint64_t> arrived;
+  InlineSlot firstSlots[2];
+  alignas(64) InlineSlot lastSlots[kWindowSlots - 2];
   alignas(64) std::atomic<uint64_t> reduced;  // last round whose owned chunk is final (two_shot)
   alignas(64) std::atomic<uint64_t> done;     // last round finished (diagnostics only)
   alignas(64) std::atomic<uint32_t> epoch;    // bumped on every publish (the futex word)
@@ -82,10 +99,16 @@ struct alignas(64) WindowHeader {
   alignas(64) std::atomic<uint32_t> gone;     // 1: this rank aborted or left
   int32_t pid;
   uint64_t pidNamespace;  // inode of /proc/self/ns/pid: pids compare only within one
+
+  InlineSlot& slot(uint64_t seq) {
+    const int s = static_cast<int>(seq % kWindowSlots);
+    return s < 2 ? firstSlots[s] : lastSlots[s - 2];
+  }
 };
 
-static_assert(sizeof(std::atomic<uint64_t>) + 2 * sizeof(uint64_t) + 2 * 16 <= 64,
-              "the arrival line holds the flag, the tags and the inline inputs");
+static_assert(
+    offsetof(WindowHeader, lastSlots) == 64 && offsetof(WindowHeader, reduced) == 128,
+    "the arrival line holds the flag and buffers 0 and 1's slots, the next line the rest");
 
 class HostWindow {
  public:
@@ -109,7 +132,7 @@ class HostWindow {
   // Where rank r stages round seq of a call of `bytes` per round: the arrival line's inline
   // area when it fits, else the buffer.
   std::byte* stage(int r, uint64_t seq, size_t bytes) const {
-    return bytes <= kInlineBytes ? header(r).inlineData[seq % 2] : buffer(r, seq);
+    return bytes <= kInlineBytes ? header(r).slot(seq).data : buffer(r, seq);
   }
 
   // Sequence numbers for the rounds of the next call (all ranks take the same ones).
@@ -190,6 +213,9 @@ class DirectExecution final : public Execution {
                  int only = kAllRanks);
   // Whose staged data this rank reads in a round: kAllRanks, one rank, or kNoRank.
   int readsFrom() const;
+  // Whether any peer reads what this rank stages (not a Broadcast's non-root, nor a Reduce's
+  // root): only then does it stage, and wait for its buffer to be free first.
+  bool readByPeers() const;
   // Records peer q as the one waited for (waitInPlace sleeps on it) and checks that it lives.
   Status notReady(int q, const std::atomic<uint64_t> WindowHeader::*flag, uint64_t value);
   Status checkTags(uint64_t seq, int only) const;

@@ -101,7 +101,7 @@ TEST_P(HostWindowTest, SweepIsExactWithEveryCollectiveInTheWindow) {
   expectAllExitedCleanly(res);
   for (int r = 0; r < nranks; ++r)
     EXPECT_NE(res.ranks[r].output.find("host window on: " + std::to_string(nranks) +
-                                       " ranks, 2 x 4096 bytes"),
+                                       " ranks, 4 x 4096 bytes"),
               std::string::npos)
         << "rank " << r << ":\n"
         << res.ranks[r].output;
@@ -235,6 +235,20 @@ TEST(HostWindowFastLane, RepeatedCallsAreExactAndCountedAndAStallTimesOut) {
     }
     EXPECT_EQ(loomSegmentsInDevShm(), 0);
   }
+}
+
+// A Broadcast's root may finish its calls before the others read them (four buffers: up to three
+// rounds ahead) and destroy its communicator: what it staged is still delivered.
+TEST(HostWindowFastLane, RootThatFinishedAndLeftStillDelivers) {
+  auto env = envFor("shm");
+  env["LOOM_ALGO"] = "broadcast:one_shot";
+  LaunchResult res = launchRanks(siblingBinary("loom_test_worker"), {"leave", "50"}, 3, env, 60000);
+  maybePrint(res);
+  expectAllExitedCleanly(res);
+  for (int r = 0; r < 3; ++r)
+    EXPECT_NE(res.ranks[r].output.find("50 broadcasts exact"), std::string::npos)
+        << res.ranks[r].output;
+  EXPECT_EQ(loomSegmentsInDevShm(), 0);
 }
 
 bool ibverbsBuiltIn() {

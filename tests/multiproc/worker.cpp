@@ -8,6 +8,9 @@
 //   worker abort <rank> <n> the same, but the victim aborts its communicator and lives on 3 s
 //   worker allreduce <n>    n allreduces; exit 0 when they all give exact results
 //   worker mismatch         rank 0 reduces 100 floats, the others 101; exit 0 when it fails
+//   worker leave <n>        n one-float Broadcasts from rank 0, which destroys its communicator
+//                           and exits at once; the others make their last call 0.3 s late,
+//                           after it left: it must still deliver (exit 0 when all are exact)
 //   worker repeat <n>       n rounds of small AllReduce, AllGather and Broadcast calls (the host
 //                           window's fast lane reuses one execution call after call), each
 //                           checked, then the counters; then rank 1 stops calling and the
@@ -171,6 +174,30 @@ int mismatchRun(loomComm_t comm) {
   return r == loomSuccess ? 1 : 0;
 }
 
+// worker leave <n>: see the top of the file.
+int leaveRun(loomComm_t comm, int calls) {
+  int rank = 0;
+  loomCommUserRank(comm, &rank);
+  for (int i = 0; i < calls; ++i) {
+    if (rank != 0 && i == calls - 1) usleep(300000);
+    float x = rank == 0 ? static_cast<float>(i) : -1.0f;
+    if (loomBroadcast(&x, &x, 1, loomFloat32, 0, comm, nullptr) != loomSuccess) {
+      std::printf("rank %d: broadcast %d failed: %s\n", rank, i, loomGetLastError(comm));
+      return 1;
+    }
+    if (x != static_cast<float>(i)) {
+      std::printf("rank %d: broadcast %d gave %g\n", rank, i, static_cast<double>(x));
+      return 1;
+    }
+  }
+  std::printf("rank %d: %d broadcasts exact\n", rank, calls);
+  if (loomCommDestroy(comm) != loomSuccess) {
+    std::printf("rank %d: destroy failed\n", rank);
+    return 1;
+  }
+  return 0;
+}
+
 // worker repeat <n>: see the top of the file.
 int repeatRun(loomComm_t comm, int rounds) {
   int rank = 0, n = 0;
@@ -273,6 +300,8 @@ int main(int argc, char** argv) {
     return faultyRun(comm, std::atoi(argv[3]));
   } else if (mode == "mismatch") {
     return mismatchRun(comm);
+  } else if (mode == "leave" && argc == 3) {
+    return leaveRun(comm, std::atoi(argv[2]));
   } else if (mode == "repeat" && argc == 3) {
     return repeatRun(comm, std::atoi(argv[2]));
   } else if (mode == "allreduce" && argc == 3) {
