@@ -240,15 +240,6 @@ void DirectExecution::reset(ExecParams params, const DirectCall& call) {
   input_ = static_cast<const std::byte*>(call.input);
   output_ = static_cast<std::byte*>(call.output);
   count_ = call.count;
-  tag_ = call.tag;
-  round_ = 0;
-  phase_ = Phase::kStage;
-  waitingFor_ = -1;
-  waitFlag_ = &WindowHeader::arrived;
-  waitValue_ = 0;
-  waitingWhat_ = "";
-  lastLivenessNs_ = 0;
-  polls_ = 0;
   const size_t e = this->params().elemBytes;
   const uint64_t blocks = static_cast<uint64_t>(stagedBlocks());
   pieceElems_ = std::max<uint64_t>(1, window_->capacity() / blocks / e);
@@ -257,12 +248,6 @@ void DirectExecution::reset(ExecParams params, const DirectCall& call) {
   // every rank computes the same, so readers look where the stager wrote.
   stagedBytes_ = blocks * std::min<uint64_t>(count_, pieceElems_) * e;
   if (twoShot_) stagedBytes_ = std::max<size_t>(stagedBytes_, HostWindow::kInlineBytes + 1);
-  firstSeq_ = window_->takeRounds(rounds_);
-  copied_.assign(static_cast<size_t>(window_->nranks()), false);
-  // Peers are checked for life after 100 ms of waiting, not on every call (kill() is a system
-  // call, and most waits last microseconds). The clock starts at the first long wait
-  // (notReady), not here: most calls never read it.
-  //
   // Bytes the peers read from this rank's buffer, and this rank from theirs (what the same
   // algorithm as messages would send and receive).
   const uint64_t n = static_cast<uint64_t>(window_->nranks());
@@ -282,6 +267,26 @@ void DirectExecution::reset(ExecParams params, const DirectCall& call) {
       bytesRecv_ = bytesSent_;
       break;
   }
+  restart(this->params().label.seq, call.tag);
+}
+
+void DirectExecution::restart(uint64_t seq, uint64_t tag) {
+  setLabelSeq(seq);
+  call_.tag = tag;
+  tag_ = tag;
+  round_ = 0;
+  phase_ = Phase::kStage;
+  waitingFor_ = -1;
+  waitFlag_ = &WindowHeader::arrived;
+  waitValue_ = 0;
+  waitingWhat_ = "";
+  // Peers are checked for life after 100 ms of waiting, not on every call (kill() is a system
+  // call, and most waits last microseconds). The clock starts at the first long wait
+  // (notReady), not here: most calls never read it.
+  lastLivenessNs_ = 0;
+  polls_ = 0;
+  firstSeq_ = window_->takeRounds(rounds_);
+  if (twoShot_) copied_.assign(static_cast<size_t>(window_->nranks()), false);
 }
 
 int DirectExecution::stagedBlocks() const {

@@ -196,6 +196,9 @@ class DirectExecution final : public Execution {
   // Makes this execution the next call's (as if newly constructed, without allocating): the
   // host window's fast lane reuses one (Communicator::prepareInWindow).
   void reset(ExecParams params, const DirectCall& call);
+  // The same call again under the next sequence number (seq, and its tag): the rounds restart,
+  // the pieces and counts stay.
+  void restart(uint64_t seq, uint64_t tag);
 
   Status progress(bool* progressed) override;
   bool done() const override { return round_ == rounds_; }

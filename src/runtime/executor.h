@@ -103,6 +103,8 @@ class Execution {
     bytesRecv_ = 0;
   }
 
+  void setLabelSeq(uint64_t seq) { params_.label.seq = seq; }
+
   uint64_t bytesSent_ = 0;
   uint64_t bytesRecv_ = 0;
 

@@ -11,11 +11,11 @@
 //   worker leave <n>        n one-float Broadcasts from rank 0, which destroys its communicator
 //                           and exits at once; the others make their last call 0.3 s late,
 //                           after it left: it must still deliver (exit 0 when all are exact)
-//   worker repeat <n>       n rounds of small AllReduce, AllGather and Broadcast calls (the host
-//                           window's fast lane reuses one execution call after call), each
-//                           checked, then the counters; then rank 1 stops calling and the
-//                           others' next call must time out naming it, and stay failed.
-//                           Exit 0 when all of that holds
+//   worker repeat <n>       n rounds of small AllReduce (twice the same call, new inputs),
+//                           AllGather and Broadcast calls (the host window's fast lane reuses
+//                           one execution call after call), each checked, then the counters; then
+//                           rank 1 stops calling and the others' next call must time out naming it,
+//                           and stay failed. Exit 0 when all of that holds
 //   worker faults <plan> <n>  n allreduces through the fault-injecting transport with <plan>
 //                           (transports/testing/fault_plan.h); exit 0 when they all give exact
 //                           results, or when a failure is reported and then sticky
@@ -211,14 +211,19 @@ int repeatRun(loomComm_t comm, int rounds) {
   };
   for (int i = 0; i < rounds; ++i) {
     const size_t count = 1 + static_cast<size_t>(i % 4);  // the counts alternate
+    // Twice the same call (the lane's "same call again"), with new inputs the second time.
+    for (int again = 0; again < 2; ++again) {
+      for (size_t k = 0; k < count; ++k)
+        in[k] = static_cast<float>(rank + i + k + again);
+      if (loomAllReduce(in.data(), out.data(), count, loomFloat32, loomSum, comm, nullptr) !=
+          loomSuccess)
+        return fail(std::string("allreduce failed: ") + loomGetLastError(comm));
+      for (size_t k = 0; k < count; ++k)
+        if (out[k] != static_cast<float>(n * (n - 1) / 2 + n * (i + static_cast<int>(k) + again)))
+          return fail("allreduce " + std::to_string(i) + " gave " + std::to_string(out[k]));
+    }
     for (size_t k = 0; k < count; ++k)
       in[k] = static_cast<float>(rank + i + k);
-    if (loomAllReduce(in.data(), out.data(), count, loomFloat32, loomSum, comm, nullptr) !=
-        loomSuccess)
-      return fail(std::string("allreduce failed: ") + loomGetLastError(comm));
-    for (size_t k = 0; k < count; ++k)
-      if (out[k] != static_cast<float>(n * (n - 1) / 2 + n * (i + static_cast<int>(k))))
-        return fail("allreduce " + std::to_string(i) + " gave " + std::to_string(out[k]));
     if (loomAllGather(in.data(), out.data(), count, loomFloat32, comm, nullptr) != loomSuccess)
       return fail(std::string("allgather failed: ") + loomGetLastError(comm));
     for (int q = 0; q < n; ++q)
@@ -238,12 +243,13 @@ int repeatRun(loomComm_t comm, int rounds) {
   loomCounters_t c{};
   if (loomCommGetCounters(comm, &c) != loomSuccess) return fail("no counters");
   const uint64_t r = static_cast<uint64_t>(rounds);
-  if (c.calls[loomCollAllReduce] != r || c.calls[loomCollAllGather] != r ||
+  if (c.calls[loomCollAllReduce] != 2 * r || c.calls[loomCollAllGather] != r ||
       c.calls[loomCollBroadcast] != r)
     return fail("counters: " + std::to_string(c.calls[loomCollAllReduce]) + " allreduces, " +
                 std::to_string(c.calls[loomCollAllGather]) + " allgathers, " +
                 std::to_string(c.calls[loomCollBroadcast]) + " broadcasts, not " +
-                std::to_string(rounds) + " each");
+                std::to_string(2 * rounds) + ", " + std::to_string(rounds) + " and " +
+                std::to_string(rounds));
   // One-shot AllGather: every rank reads n - 1 blocks of count floats from the others.
   uint64_t gathered = 0;
   for (int i = 0; i < rounds; ++i)
