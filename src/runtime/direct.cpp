@@ -273,7 +273,6 @@ void DirectExecution::reset(ExecParams params, const DirectCall& call) {
 void DirectExecution::restart(uint64_t seq, uint64_t tag) {
   setLabelSeq(seq);
   call_.tag = tag;
-  tag_ = tag;
   round_ = 0;
   phase_ = Phase::kStage;
   waitingFor_ = -1;
@@ -393,10 +392,10 @@ Status DirectExecution::checkTags(uint64_t seq, int only) const {
   for (int q = 0; q < window_->nranks(); ++q) {
     if ((only != kAllRanks && q != only) || q == window_->rank()) continue;
     const uint64_t theirs = window_->header(q).slot(seq).tag;
-    if (theirs != tag_)
+    if (theirs != call_.tag)
       return remoteError("rank " + std::to_string(q) +
                          " staged a different call in the host window (tag 0x" + hex(theirs) +
-                         ", this rank's 0x" + hex(tag_) +
+                         ", this rank's 0x" + hex(call_.tag) +
                          "): mismatched collectives on the two ranks?");
   }
   return Status::ok();
@@ -476,7 +475,7 @@ Status DirectExecution::progress(bool* progressed) {
         LOOM_RETURN_IF_ERROR(waitFor(&WindowHeader::arrived, slotFree, &ready, kAllRanks));
         if (!ready) return Status::ok();
         stage(seq, offset, elems);
-        me.slot(seq).tag = tag_;
+        me.slot(seq).tag = call_.tag;
       }
       window_->publish(me.arrived, seq);
       phase_ = Phase::kWaitArrived;

@@ -76,13 +76,15 @@ namespace loom::runtime {
 // kWindowSlots - 1 rounds ahead of the slowest rank that reads it (a Broadcast's root, a
 // Reduce's non-roots; docs/ALGORITHMS.md, "Four buffers per rank").
 inline constexpr int kWindowSlots = 4;
+// Inputs of at most this many bytes per round are staged beside the arrival flag (InlineSlot).
+inline constexpr size_t kWindowInlineBytes = 16;
 
 // What a rank stages per buffer beside its arrival: the staged call's tag, and inputs of at
-// most kInlineBytes (HostWindow::kInlineBytes), staged here instead of in the buffer, so that a
+// most kWindowInlineBytes, staged here instead of in the buffer, so that a
 // peer that sees the arrival has tag and data in the same cache lines.
 struct InlineSlot {
   uint64_t tag;
-  std::byte data[16];
+  std::byte data[kWindowInlineBytes];
 };
 
 struct alignas(64) WindowHeader {
@@ -112,7 +114,7 @@ static_assert(
 
 class HostWindow {
  public:
-  static constexpr size_t kInlineBytes = 16;
+  static constexpr size_t kInlineBytes = kWindowInlineBytes;
   // Collective over the communicator's bootstrap; every rank calls it (eligible: this rank can
   // use a window: its peers are processes of this host and the window is enabled). Returns
   // nullptr (no window) unless every rank is eligible and every segment was created and mapped;
@@ -238,8 +240,7 @@ class DirectExecution final : public Execution {
   bool twoShot_;
   const std::byte* input_;
   std::byte* output_;
-  uint64_t count_;  // elements per block
-  uint64_t tag_;
+  uint64_t count_;       // elements per block
   uint64_t pieceElems_;  // elements per round
   size_t stagedBytes_;   // bytes of the largest round (HostWindow::stage)
   uint64_t rounds_;
